@@ -1,0 +1,20 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from '../app.module.js';
+import type { AppConfig } from '../config/app-config.js';
+
+/**
+ * Assembles the Nest application for `config` without listening. `main.ts` and the tests both use it,
+ * so what is tested is what runs.
+ */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
+    abortOnError: false,
+    logger: ['log', 'warn', 'error', 'fatal'],
+  });
+  const origins = config.security.corsOrigins;
+  // Without CORS_ORIGINS (development only: production refuses to start) any origin is reflected.
+  app.enableCors({ origin: origins.length === 0 || origins.includes('*') ? true : origins, credentials: true });
+  return app;
+}

@@ -1,0 +1,58 @@
+/** The validated configuration, one typed namespace per concern. Built once at boot by `loadConfig`. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServerConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  /** Resolved worker count: `auto` has become the number of CPUs. */
+  workers: number;
+  shutdownGraceMs: number;
+}
+
+export interface RedisConfig {
+  enabled: boolean;
+  mode: 'standalone' | 'sentinel' | 'cluster';
+  /** Standalone target; in sentinel/cluster mode only its credentials and TLS flag are used. */
+  url?: string;
+  db: number;
+  sentinels: HostPort[];
+  sentinelName?: string;
+  clusterNodes: HostPort[];
+  keyPrefix: string;
+  sessionTtlSeconds: number;
+}
+
+export interface DatabaseConfig {
+  type: 'sqlite' | 'postgres';
+  /** The file path for SQLite, the connection URL for PostgreSQL. */
+  location: string;
+}
+
+export interface OllamaConfig {
+  url: string;
+  model: string;
+  required: boolean;
+}
+
+export interface StorageConfig {
+  dir: string;
+}
+
+export interface SecurityConfig {
+  jwtSecret?: string;
+  /** Empty means "not configured" (development only); `['*']` means any origin. */
+  corsOrigins: string[];
+}
+
+export interface AppConfig {
+  server: ServerConfig;
+  redis: RedisConfig;
+  database: DatabaseConfig;
+  ollama: OllamaConfig;
+  storage: StorageConfig;
+  security: SecurityConfig;
+}

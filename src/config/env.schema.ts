@@ -1,0 +1,184 @@
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  registerDecorator,
+} from 'class-validator';
+
+/** `true/false/1/0` (any case); anything else stays as given so @IsBoolean rejects it. */
+function toBoolean({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  const normalized = value.trim().toLowerCase();
+  if (normalized === 'true' || normalized === '1') return true;
+  if (normalized === 'false' || normalized === '0') return false;
+  return value;
+}
+
+/** Whole numbers only: "3.5", "12abc" and "" become NaN so @IsInt rejects them. */
+function toInteger({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  return /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+}
+
+function toTrimmed({ value }: { value: unknown }): unknown {
+  return typeof value === 'string' ? value.trim() : value;
+}
+
+/** A cross-field rule: `check` sees the whole (already converted) environment. */
+function Rule(check: (value: unknown, env: EnvironmentVariables) => boolean, message: string): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'rule',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message },
+      validator: { validate: (value, args) => check(value, args?.object as EnvironmentVariables) },
+    });
+}
+
+const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
+const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
+
+const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
+const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';
+
+/**
+ * Every variable the service reads (CONTRACT section 1), as the raw environment after conversion.
+ * Messages name the variable and the rule, never the value: some of these are secrets.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'], { message: '$property must be development, production or test' })
+  NODE_ENV: 'development' | 'production' | 'test' = 'development';
+
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer from 1 to 65535' })
+  @Min(1, { message: '$property must be an integer from 1 to 65535' })
+  @Max(65535, { message: '$property must be an integer from 1 to 65535' })
+  PORT = 3000;
+
+  @Transform(toTrimmed)
+  @MinLength(1, { message: '$property must not be empty' })
+  HOST = '0.0.0.0';
+
+  @Transform(({ value }) => (typeof value === 'string' && value.trim() === 'auto' ? 'auto' : toInteger({ value })))
+  @Rule((v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1), '$property must be an integer >= 1 or "auto"')
+  @Rule(
+    (v, env) => redisOn(env) || v === 1,
+    '$property greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis',
+  )
+  WORKERS: number | 'auto' = 1;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
+  REDIS_ENABLED = false;
+
+  @Transform(toTrimmed)
+  @IsOptional()
+  @Matches(REDIS_URL, { message: '$property must be a redis:// or rediss:// URL' })
+  @Rule(
+    (v, env) => !redisOn(env) || env.REDIS_MODE !== 'standalone' || typeof v === 'string',
+    '$property is required when REDIS_ENABLED=true',
+  )
+  REDIS_URL?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer from 0 to 15' })
+  @Min(0, { message: '$property must be an integer from 0 to 15' })
+  @Max(15, { message: '$property must be an integer from 0 to 15' })
+  @Rule((v, env) => env.REDIS_MODE !== 'cluster' || v === 0, '$property must be 0 when REDIS_MODE=cluster')
+  REDIS_DB = 0;
+
+  @Transform(toTrimmed)
+  @IsIn(['standalone', 'sentinel', 'cluster'], { message: '$property must be standalone, sentinel or cluster' })
+  REDIS_MODE: 'standalone' | 'sentinel' | 'cluster' = 'standalone';
+
+  @Transform(toTrimmed)
+  @IsOptional()
+  @Matches(HOST_PORT_LIST, { message: '$property must be a comma list of host:port' })
+  @Rule(
+    (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
+    '$property is required when REDIS_MODE=sentinel',
+  )
+  REDIS_SENTINELS?: string;
+
+  @Transform(toTrimmed)
+  @IsOptional()
+  @MinLength(1, { message: '$property must not be empty' })
+  @Rule(
+    (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
+    '$property is required when REDIS_MODE=sentinel',
+  )
+  REDIS_SENTINEL_NAME?: string;
+
+  @Transform(toTrimmed)
+  @IsOptional()
+  @Matches(HOST_PORT_LIST, { message: '$property must be a comma list of host:port' })
+  @Rule(
+    (v, env) => !redisOn(env) || env.REDIS_MODE !== 'cluster' || typeof v === 'string',
+    '$property is required when REDIS_MODE=cluster',
+  )
+  REDIS_CLUSTER_NODES?: string;
+
+  @Transform(toTrimmed)
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: '$property must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
+  REDIS_KEY_PREFIX = 'socketio';
+
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer number of seconds from 10 to 604800' })
+  @Min(10, { message: '$property must be an integer number of seconds from 10 to 604800' })
+  @Max(604800, { message: '$property must be an integer number of seconds from 10 to 604800' })
+  REDIS_SESSION_TTL = 3600;
+
+  @Transform(toTrimmed)
+  @Matches(/^(sqlite:.+|postgres(ql)?:\/\/\S+)$/, {
+    message: '$property must be sqlite:<path> or a postgres:// URL',
+  })
+  DATABASE_URL = 'sqlite:data/chat.db';
+
+  @Transform(toTrimmed)
+  @Matches(HTTP_URL, { message: '$property must be an http:// or https:// URL' })
+  OLLAMA_URL = 'http://localhost:11434';
+
+  @Transform(toTrimmed)
+  @MinLength(1, { message: '$property must not be empty' })
+  OLLAMA_MODEL = 'llama3.2';
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
+  OLLAMA_REQUIRED = false;
+
+  @Transform(toTrimmed)
+  @MinLength(1, { message: '$property must not be empty' })
+  STORAGE_DIR = './data';
+
+  @IsOptional()
+  @IsString()
+  @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
+  @Rule(
+    (v, env) => !isProduction(env) || typeof v !== 'string' || v.length >= 32,
+    '$property must be at least 32 characters when NODE_ENV=production',
+  )
+  JWT_SECRET?: string;
+
+  @Transform(toTrimmed)
+  @IsOptional()
+  @Matches(ORIGIN_LIST, { message: '$property must be * or a comma list of http(s)://host[:port] origins' })
+  @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
+  @Rule((v, env) => !isProduction(env) || v !== '*', '$property must not be * when NODE_ENV=production')
+  CORS_ORIGINS?: string;
+
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer number of milliseconds from 1000 to 600000' })
+  @Min(1000, { message: '$property must be an integer number of milliseconds from 1000 to 600000' })
+  @Max(600000, { message: '$property must be an integer number of milliseconds from 1000 to 600000' })
+  SHUTDOWN_GRACE_MS = 10000;
+}

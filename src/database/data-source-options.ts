@@ -1,0 +1,29 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+import type { DatabaseConfig } from '../config/app-config.js';
+import { CHAT_ENTITIES } from '../conversations/index.js';
+import { InitialSchema1764270000000 } from './migrations/1764270000000-initial-schema.js';
+
+const MIGRATIONS = [InitialSchema1764270000000];
+
+/** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
+export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
+  const common = { entities: CHAT_ENTITIES, migrations: MIGRATIONS, synchronize: false, logging: false } as const;
+  if (config.type === 'postgres') {
+    return { ...common, type: 'postgres', url: config.location, poolSize: 10, connectTimeoutMS: 5000 };
+  }
+  if (config.location !== ':memory:') mkdirSync(dirname(config.location), { recursive: true });
+  return {
+    ...common,
+    type: 'better-sqlite3',
+    database: config.location,
+    // WAL lets the workers of one host read while one of them writes; the busy timeout makes a
+    // writer wait for another process's transaction instead of failing with SQLITE_BUSY.
+    enableWAL: true,
+    timeout: 5000,
+    prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+      db.pragma('foreign_keys = ON');
+    },
+  };
+}

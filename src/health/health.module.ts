@@ -1,0 +1,18 @@
+import { Global, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { LlmModule } from '../llm/llm.module.js';
+import { HealthController } from './health.controller.js';
+import { ReadinessService } from './readiness.service.js';
+import { ShutdownState } from './shutdown-state.js';
+import { StorageHealthIndicator } from './storage.health.js';
+
+@Global()
+@Module({
+  // Terminus' own logger would print a failed check on every probe (every few seconds while Redis is
+  // down); the Redis clients already log each state change once.
+  imports: [TerminusModule.forRoot({ logger: false }), LlmModule],
+  controllers: [HealthController],
+  providers: [ReadinessService, StorageHealthIndicator, ShutdownState],
+  exports: [ShutdownState],
+})
+export class HealthModule {}

@@ -1,0 +1,34 @@
+import type { AppConfig } from '../config/app-config.js';
+
+/** Secrets shorter than this are guessable by brute force against HS256. */
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/**
+ * CONTRACT section 3: true iff auth uses a strong secret, CORS origins are explicit, Redis is on
+ * loopback or protected by a password or TLS, and no dev-only switch is on.
+ * Returns the reasons it is not, so an operator can read them in `details`.
+ */
+export function securityProblems(config: AppConfig): string[] {
+  const problems: string[] = [];
+  const { jwtSecret, corsOrigins } = config.security;
+  if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    problems.push(`JWT_SECRET is missing or shorter than ${MIN_JWT_SECRET_LENGTH} characters`);
+  }
+  if (corsOrigins.length === 0 || corsOrigins.includes('*')) problems.push('CORS_ORIGINS is not an explicit list');
+  if (config.redis.enabled && !redisIsProtected(config)) {
+    problems.push('Redis is reachable beyond loopback without a password or TLS');
+  }
+  return problems;
+}
+
+function redisIsProtected(config: AppConfig): boolean {
+  const url = config.redis.url ? new URL(config.redis.url) : undefined;
+  if (url && (url.password || url.protocol === 'rediss:')) return true;
+  const hosts =
+    config.redis.mode === 'standalone'
+      ? [url?.hostname ?? '']
+      : (config.redis.mode === 'sentinel' ? config.redis.sentinels : config.redis.clusterNodes).map((n) => n.host);
+  return hosts.every((host) => LOOPBACK_HOSTS.has(host));
+}

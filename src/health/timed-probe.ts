@@ -1,0 +1,42 @@
+import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+
+/** Each readiness check gets this long, so the whole answer (checks run in parallel) stays under 2 s. */
+export const CHECK_TIMEOUT_MS = 1500;
+
+export interface ProbeOptions {
+  timeoutMs?: number;
+  /** `degraded` keeps readiness at 200: for dependencies whose absence degrades the service. */
+  onFailure?: 'down' | 'degraded';
+}
+
+/**
+ * Runs `probe` under a timeout and reports `{status, latency_ms, message?}` under `key`.
+ * The probe gets an AbortSignal that fires on timeout, to cancel work that supports it.
+ */
+export async function timedProbe<Key extends string>(
+  health: HealthIndicatorService,
+  key: Key,
+  probe: (signal: AbortSignal) => Promise<unknown>,
+  { timeoutMs = CHECK_TIMEOUT_MS, onFailure = 'down' }: ProbeOptions = {},
+): Promise<HealthIndicatorResult<Key>> {
+  const session = health.check(key);
+  const controller = new AbortController();
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const latency = () => Math.round((performance.now() - started) * 10) / 10;
+  try {
+    await Promise.race([probe(controller.signal), timeout]);
+    return session.up({ latency_ms: latency() });
+  } catch (error) {
+    const details = { latency_ms: latency(), message: (error as Error).message };
+    return onFailure === 'degraded' ? session.degraded(details) : session.down(details);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,34 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import type { AppConfig, OllamaConfig } from '../config/app-config.js';
+import { timedProbe } from '../health/timed-probe.js';
+
+@Injectable()
+export class OllamaHealthIndicator {
+  private readonly config: OllamaConfig;
+
+  constructor(
+    private readonly health: HealthIndicatorService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.config = config.get('ollama', { infer: true });
+  }
+
+  /**
+   * `ollama`: `GET /api/version` answers 200. Without `OLLAMA_REQUIRED=true` a failure only degrades
+   * readiness: the chat still connects, stores and delivers, so no pod should be pulled for it.
+   */
+  check() {
+    return timedProbe(
+      this.health,
+      'ollama',
+      async (signal) => {
+        const response = await fetch(`${this.config.url}/api/version`, { signal });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`GET /api/version answered ${response.status}`);
+      },
+      { onFailure: this.config.required ? 'down' : 'degraded' },
+    );
+  }
+}

@@ -1,0 +1,89 @@
+import type { Logger } from '@nestjs/common';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../config/app-config.js';
+import { credentialsFromUrl } from './redis-url.js';
+import { reconnectDelay } from './redis-retry.js';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * command: sessions, rate limits, health pings. publisher / subscriber: the Socket.IO adapter's pair
+ * (a subscribed connection cannot run ordinary commands, so pub/sub needs its own two).
+ */
+export type RedisRole = 'command' | 'publisher' | 'subscriber';
+
+/** A command that takes longer than this fails instead of stalling a socket handler. */
+const COMMAND_TIMEOUT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 5000;
+/** TCP keepalive probes start after this idle time, so a dead peer is noticed on a quiet connection. */
+const KEEPALIVE_MS = 10_000;
+
+function optionsFor(config: RedisConfig, role: RedisRole): RedisOptions {
+  return {
+    connectionName: `${config.keyPrefix}:${role}:${process.pid}`,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    keepAlive: KEEPALIVE_MS,
+    retryStrategy: (attempt) => reconnectDelay(attempt),
+    // The subscriber sits idle between messages by design: a command timeout there would tear down a
+    // healthy subscription. Its commands (SUBSCRIBE) are replayed on reconnect, so they may wait forever.
+    commandTimeout: role === 'subscriber' ? undefined : COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: role === 'subscriber' ? null : 1,
+  };
+}
+
+/** Creates one client of `role` for the configured mode; connection starts at once, in the background. */
+export function createRedisClient(config: RedisConfig, role: RedisRole): RedisClient {
+  const options = optionsFor(config, role);
+  const { username, password, tls } = credentialsFromUrl(config.url);
+  const tlsOptions = tls ? { tls: {} } : {};
+  switch (config.mode) {
+    case 'cluster':
+      return new Cluster(config.clusterNodes, {
+        clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
+        redisOptions: { ...options, username, password, ...tlsOptions },
+      });
+    case 'sentinel':
+      return new Redis({
+        ...options,
+        ...tlsOptions,
+        sentinels: config.sentinels,
+        name: config.sentinelName,
+        username,
+        password,
+        db: config.db,
+        sentinelRetryStrategy: (attempt) => reconnectDelay(attempt),
+      });
+    default:
+      return new Redis(config.url as string, { ...options, db: config.db });
+  }
+}
+
+/**
+ * Logs a client's state changes once each (connected, lost, restored), never one line per retry:
+ * while Redis is down ioredis emits an error on every attempt.
+ */
+export function watchClientState(client: RedisClient, name: string, logger: Logger): { stop(): void } {
+  let state: 'connecting' | 'up' | 'down' = 'connecting';
+  let everUp = false;
+  let stopped = false;
+
+  const markDown = (reason: string) => {
+    if (stopped || state === 'down') return;
+    if (state === 'up') logger.warn(`Redis ${name} connection lost (${reason}); reconnecting with backoff`);
+    else logger.warn(`Redis ${name} unreachable (${reason}); retrying with backoff`);
+    state = 'down';
+  };
+  client.on('ready', () => {
+    if (stopped || state === 'up') return;
+    logger.log(everUp ? `Redis ${name} connection restored` : `Redis ${name} connected`);
+    state = 'up';
+    everUp = true;
+  });
+  client.on('error', (error: Error) => markDown(error.message));
+  client.on('close', () => markDown('connection closed'));
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
+}

@@ -3,8 +3,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsOptional,
-  IsString,
   Matches,
   Max,
   Min,
@@ -31,11 +29,15 @@ function toTrimmed({ value }: { value: unknown }): unknown {
   return typeof value === 'string' ? value.trim() : value;
 }
 
-/** A cross-field rule: `check` sees the whole (already converted) environment. */
+let ruleCount = 0;
+
+/** A rule that may look across fields: `check` sees the whole (already converted) environment. */
 function Rule(check: (value: unknown, env: EnvironmentVariables) => boolean, message: string): PropertyDecorator {
+  // Each rule needs its own name: class-validator keys a property's failures by it.
+  const name = `rule${++ruleCount}`;
   return (target, propertyName) =>
     registerDecorator({
-      name: 'rule',
+      name,
       target: target.constructor,
       propertyName: String(propertyName),
       options: { message },
@@ -47,6 +49,10 @@ const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
 const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
 const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
+
+/** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
+const IfSet = (pattern: RegExp, message: string) =>
+  Rule((v) => v === undefined || (typeof v === 'string' && pattern.test(v)), message);
 
 const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
 const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';
@@ -82,8 +88,7 @@ export class EnvironmentVariables {
   REDIS_ENABLED = false;
 
   @Transform(toTrimmed)
-  @IsOptional()
-  @Matches(REDIS_URL, { message: '$property must be a redis:// or rediss:// URL' })
+  @IfSet(REDIS_URL, '$property must be a redis:// or rediss:// URL')
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'standalone' || typeof v === 'string',
     '$property is required when REDIS_ENABLED=true',
@@ -102,8 +107,7 @@ export class EnvironmentVariables {
   REDIS_MODE: 'standalone' | 'sentinel' | 'cluster' = 'standalone';
 
   @Transform(toTrimmed)
-  @IsOptional()
-  @Matches(HOST_PORT_LIST, { message: '$property must be a comma list of host:port' })
+  @IfSet(HOST_PORT_LIST, '$property must be a comma list of host:port')
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
     '$property is required when REDIS_MODE=sentinel',
@@ -111,8 +115,6 @@ export class EnvironmentVariables {
   REDIS_SENTINELS?: string;
 
   @Transform(toTrimmed)
-  @IsOptional()
-  @MinLength(1, { message: '$property must not be empty' })
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
     '$property is required when REDIS_MODE=sentinel',
@@ -120,8 +122,7 @@ export class EnvironmentVariables {
   REDIS_SENTINEL_NAME?: string;
 
   @Transform(toTrimmed)
-  @IsOptional()
-  @Matches(HOST_PORT_LIST, { message: '$property must be a comma list of host:port' })
+  @IfSet(HOST_PORT_LIST, '$property must be a comma list of host:port')
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'cluster' || typeof v === 'string',
     '$property is required when REDIS_MODE=cluster',
@@ -160,8 +161,6 @@ export class EnvironmentVariables {
   @MinLength(1, { message: '$property must not be empty' })
   STORAGE_DIR = './data';
 
-  @IsOptional()
-  @IsString()
   @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
   @Rule(
     (v, env) => !isProduction(env) || typeof v !== 'string' || v.length >= 32,
@@ -170,8 +169,7 @@ export class EnvironmentVariables {
   JWT_SECRET?: string;
 
   @Transform(toTrimmed)
-  @IsOptional()
-  @Matches(ORIGIN_LIST, { message: '$property must be * or a comma list of http(s)://host[:port] origins' })
+  @IfSet(ORIGIN_LIST, '$property must be * or a comma list of http(s)://host[:port] origins')
   @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
   @Rule((v, env) => !isProduction(env) || v !== '*', '$property must not be * when NODE_ENV=production')
   CORS_ORIGINS?: string;

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
+import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
+import { sleep } from './support/ports.js';
+import { DATABASE_KINDS, createPostgresDatabase } from './support/postgres.js';
+import { ServiceProcess, stopAllServices } from './support/service.js';
+
+/** A fresh, empty database of `kind` for one test: its URL, and how to remove it. */
+async function freshDatabase(kind: 'sqlite' | 'postgres'): Promise<{ url: string; drop(): Promise<void> }> {
+  if (kind === 'postgres') return createPostgresDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'chat-db-'));
+  return { url: `sqlite:${join(dir, 'chat.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function configFor(url: string) {
+  return url.startsWith('sqlite:')
+    ? ({ type: 'sqlite', location: url.slice('sqlite:'.length) } as const)
+    : ({ type: 'postgres', location: url } as const);
+}
+
+afterAll(() => stopAllServices());
+
+describe.each(DATABASE_KINDS)('database on %s', (kind) => {
+  let database: { url: string; drop(): Promise<void> };
+  beforeEach(async () => {
+    database = await freshDatabase(kind);
+  });
+  afterEach(() => database.drop());
+
+  it('runs migrations exactly once when 4 processes boot together on it', async () => {
+    // Hold the migration lock so all four reach it and wait; releasing it sets them racing at once.
+    const holder = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const lockTaken = new Promise<void>((taken) => {
+      void withMigrationLock(holder, async () => {
+        taken();
+        await held;
+      }).finally(() => holder.destroy());
+    });
+    await lockTaken;
+
+    const services = await Promise.all(
+      Array.from({ length: 4 }, () => ServiceProcess.launch({ DATABASE_URL: database.url })),
+    );
+    await sleep(3000);
+    for (const service of services) {
+      expect(service.alive).toBe(true);
+      expect(service.output).not.toContain('Listening on');
+    }
+    release();
+    await Promise.all(services.map((service) => service.waitForHealth(30_000)));
+    const outputs = services.map((service) => service.output).join('\n');
+    expect(outputs.match(/Database migrations applied: InitialSchema1764270000000/g)).toHaveLength(1);
+    expect(outputs.match(/Database schema is up to date/g)).toHaveLength(3);
+    for (const service of services) expect((await service.get('/api/ready')).status).toBe(200);
+    await Promise.all(services.map((service) => service.stop()));
+
+    const dataSource = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+    try {
+      const rows = await dataSource.query('SELECT name FROM migrations');
+      expect(rows).toEqual([{ name: 'InitialSchema1764270000000' }]);
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+
+  describe('the chat schema', () => {
+    let dataSource: DataSource;
+    beforeEach(async () => {
+      dataSource = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+      await runMigrationsExclusively(dataSource, { log: () => undefined });
+    });
+    afterEach(() => dataSource.destroy());
+
+    const message = (conversationId: string, seq: number, extra: Partial<Message> = {}): Partial<Message> => ({
+      id: randomUUID(),
+      conversationId,
+      seq,
+      role: 'user',
+      authorId: 'alice',
+      content: `message ${seq}`,
+      status: 'complete',
+      sources: null,
+      clientMessageId: null,
+      ...extra,
+    });
+
+    async function conversation(): Promise<string> {
+      const id = randomUUID();
+      await dataSource.getRepository(Conversation).insert({ id, title: 'Support', createdBy: 'alice' });
+      await dataSource.getRepository(ConversationMember).insert({ conversationId: id, userId: 'alice' });
+      return id;
+    }
+
+    it('stores messages with their sources as JSON and reads them back', async () => {
+      const id = await conversation();
+      const sources = [{ id: 'doc-1', title: 'Redis guide', snippet: 'sticky sessions…', score: 0.87 }];
+      await dataSource.getRepository(Message).insert(message(id, 1, { role: 'assistant', sources, status: 'streaming' }));
+      const [stored] = await dataSource.getRepository(Message).findBy({ conversationId: id });
+      expect(stored).toMatchObject({ seq: 1, role: 'assistant', status: 'streaming', sources });
+      expect(stored.createdAt).toBeInstanceOf(Date);
+      expect(Math.abs(stored.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    });
+
+    it('refuses a second message with the same seq in one conversation, allows it in another', async () => {
+      const [first, second] = [await conversation(), await conversation()];
+      const repository = dataSource.getRepository(Message);
+      await repository.insert(message(first, 1));
+      await expect(repository.insert(message(first, 1))).rejects.toBeInstanceOf(QueryFailedError);
+      await expect(repository.insert(message(second, 1))).resolves.toBeDefined();
+    });
+
+    it('refuses a repeated clientMessageId from one author, not from another', async () => {
+      const id = await conversation();
+      const repository = dataSource.getRepository(Message);
+      await repository.insert(message(id, 1, { clientMessageId: 'c-1' }));
+      await expect(repository.insert(message(id, 2, { clientMessageId: 'c-1' }))).rejects.toBeInstanceOf(QueryFailedError);
+      await expect(repository.insert(message(id, 2, { clientMessageId: 'c-1', authorId: 'bob' }))).resolves.toBeDefined();
+      // Messages without a key never collide.
+      await expect(repository.insert(message(id, 3))).resolves.toBeDefined();
+      await expect(repository.insert(message(id, 4))).resolves.toBeDefined();
+    });
+
+    it('refuses a member or message of a conversation that does not exist', async () => {
+      await expect(
+        dataSource.getRepository(ConversationMember).insert({ conversationId: randomUUID(), userId: 'x' }),
+      ).rejects.toBeInstanceOf(QueryFailedError);
+      await expect(dataSource.getRepository(Message).insert(message(randomUUID(), 1))).rejects.toBeInstanceOf(
+        QueryFailedError,
+      );
+    });
+  });
+});

@@ -48,10 +48,11 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     const services = await Promise.all(
       Array.from({ length: 4 }, () => ServiceProcess.launch({ DATABASE_URL: database.url })),
     );
-    await sleep(3000);
+    await Promise.all(services.map((service) => service.waitForOutput(/Checking database migrations/, 20_000)));
+    await sleep(1000);
     for (const service of services) {
       expect(service.alive).toBe(true);
-      expect(service.output).not.toContain('Listening on');
+      expect(service.output).not.toMatch(/Database migrations applied|Database schema is up to date|Listening on/);
     }
     release();
     await Promise.all(services.map((service) => service.waitForHealth(30_000)));

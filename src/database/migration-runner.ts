@@ -41,6 +41,7 @@ export async function withMigrationLock<T>(dataSource: DataSource, work: () => P
  * race: the first applies them, the others wait, then find nothing left to do.
  */
 export async function runMigrationsExclusively(dataSource: DataSource, logger: Pick<Logger, 'log'>): Promise<void> {
+  logger.log('Checking database migrations (waiting for the migration lock if another process holds it)');
   await withMigrationLock(dataSource, async () => {
     const applied = await dataSource.runMigrations({ transaction: 'all' });
     if (applied.length > 0) logger.log(`Database migrations applied: ${applied.map((m) => m.name).join(', ')}`);

@@ -14,9 +14,17 @@ afterAll(() => stopAllServices());
 
 describe('configuration errors stop the process before any port opens', () => {
   it.each<[string, Record<string, string>, string]>([
-    ['Redis on without REDIS_URL', { REDIS_ENABLED: 'true' }, 'REDIS_URL is required when REDIS_ENABLED=true'],
+    [
+      'Redis on without REDIS_URL',
+      { REDIS_ENABLED: 'true' },
+      'REDIS_URL is required when REDIS_ENABLED=true',
+    ],
     ['REDIS_DB=99', { REDIS_DB: '99' }, 'REDIS_DB must be an integer from 0 to 15'],
-    ['WORKERS=4 without Redis', { WORKERS: '4' }, 'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true'],
+    [
+      'WORKERS=4 without Redis',
+      { WORKERS: '4' },
+      'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true',
+    ],
     [
       'REDIS_ENABLED=false read as false, not as a non-empty string',
       { WORKERS: '4', REDIS_ENABLED: 'false', REDIS_URL: 'redis://127.0.0.1:1' },
@@ -57,12 +65,19 @@ describe('configuration errors stop the process before any port opens', () => {
   });
 });
 
-describe('a REDIS_URL with a password', () => {
+describe('a REDIS_URL with a password, on a hardened Redis', () => {
   const password = 'Pw-That-Must-Never-Be-Printed-42';
   let redis: RedisServer;
 
   beforeAll(async () => {
-    redis = await RedisServer.start({ password });
+    // As config/redis.conf ships it: a password, and the commands an attacker wants renamed away.
+    redis = await RedisServer.start({
+      password,
+      renameCommands: { CONFIG: '', KEYS: '', FLUSHALL: '', FLUSHDB: '' },
+    });
+    const probe = redis.client();
+    await expect(probe.call('CONFIG', 'GET', 'maxmemory')).rejects.toThrow(/unknown command/);
+    probe.disconnect();
   });
   afterAll(() => redis.stop());
 

@@ -14,7 +14,10 @@ import { ServiceProcess, stopAllServices } from './support/service.js';
 async function freshDatabase(kind: 'sqlite' | 'postgres'): Promise<{ url: string; drop(): Promise<void> }> {
   if (kind === 'postgres') return createPostgresDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'chat-db-'));
-  return { url: `sqlite:${join(dir, 'chat.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    url: `sqlite:${join(dir, 'chat.db')}`,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 function configFor(url: string) {
@@ -48,11 +51,15 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     const services = await Promise.all(
       Array.from({ length: 4 }, () => ServiceProcess.launch({ DATABASE_URL: database.url })),
     );
-    await Promise.all(services.map((service) => service.waitForOutput(/Checking database migrations/, 20_000)));
+    await Promise.all(
+      services.map((service) => service.waitForOutput(/Checking database migrations/, 20_000)),
+    );
     await sleep(1000);
     for (const service of services) {
       expect(service.alive).toBe(true);
-      expect(service.output).not.toMatch(/Database migrations applied|Database schema is up to date|Listening on/);
+      expect(service.output).not.toMatch(
+        /Database migrations applied|Database schema is up to date|Listening on/,
+      );
     }
     release();
     await Promise.all(services.map((service) => service.waitForHealth(30_000)));
@@ -79,7 +86,11 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     });
     afterEach(() => dataSource.destroy());
 
-    const message = (conversationId: string, seq: number, extra: Partial<Message> = {}): Partial<Message> => ({
+    const message = (
+      conversationId: string,
+      seq: number,
+      extra: Partial<Message> = {},
+    ): Partial<Message> => ({
       id: randomUUID(),
       conversationId,
       seq,
@@ -102,7 +113,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     it('stores messages with their sources as JSON and reads them back', async () => {
       const id = await conversation();
       const sources = [{ id: 'doc-1', title: 'Redis guide', snippet: 'sticky sessions…', score: 0.87 }];
-      await dataSource.getRepository(Message).insert(message(id, 1, { role: 'assistant', sources, status: 'streaming' }));
+      await dataSource
+        .getRepository(Message)
+        .insert(message(id, 1, { role: 'assistant', sources, status: 'streaming' }));
       const [stored] = await dataSource.getRepository(Message).findBy({ conversationId: id });
       expect(stored).toMatchObject({ seq: 1, role: 'assistant', status: 'streaming', sources });
       expect(stored.createdAt).toBeInstanceOf(Date);
@@ -121,8 +134,12 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       const id = await conversation();
       const repository = dataSource.getRepository(Message);
       await repository.insert(message(id, 1, { clientMessageId: 'c-1' }));
-      await expect(repository.insert(message(id, 2, { clientMessageId: 'c-1' }))).rejects.toBeInstanceOf(QueryFailedError);
-      await expect(repository.insert(message(id, 2, { clientMessageId: 'c-1', authorId: 'bob' }))).resolves.toBeDefined();
+      await expect(repository.insert(message(id, 2, { clientMessageId: 'c-1' }))).rejects.toBeInstanceOf(
+        QueryFailedError,
+      );
+      await expect(
+        repository.insert(message(id, 2, { clientMessageId: 'c-1', authorId: 'bob' })),
+      ).resolves.toBeDefined();
       // Messages without a key never collide.
       await expect(repository.insert(message(id, 3))).resolves.toBeDefined();
       await expect(repository.insert(message(id, 4))).resolves.toBeDefined();

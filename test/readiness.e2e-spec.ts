@@ -68,10 +68,13 @@ describe('with Redis on', () => {
   });
 
   it('is ready with redis and multi-worker support, and a validated security posture', async () => {
-    const ready = await waitFor(async () => {
-      const answer = await service.get<Readiness>('/api/ready');
-      return answer.status === 200 ? answer : undefined;
-    }, { what: 'readiness 200' });
+    const ready = await waitFor(
+      async () => {
+        const answer = await service.get<Readiness>('/api/ready');
+        return answer.status === 200 ? answer : undefined;
+      },
+      { what: 'readiness 200' },
+    );
     expect(ready.body.checks).toEqual({ database: true, ollama: false, redis: true, storage: true });
     expect(ready.body.multi_worker_support).toBe(true);
     expect(ready.body.security_validated).toBe(true);
@@ -82,10 +85,13 @@ describe('with Redis on', () => {
   it('turns 503 within 10 s of Redis dying, stays alive, logs the loss once per client, recovers within 15 s', async () => {
     await redis.kill();
     const killedAt = Date.now();
-    const down = await waitFor(async () => {
-      const answer = await service.get<Readiness>('/api/ready');
-      return answer.status === 503 ? answer : undefined;
-    }, { timeoutMs: 10_000, what: 'readiness 503 after Redis died' });
+    const down = await waitFor(
+      async () => {
+        const answer = await service.get<Readiness>('/api/ready');
+        return answer.status === 503 ? answer : undefined;
+      },
+      { timeoutMs: 10_000, what: 'readiness 503 after Redis died' },
+    );
     expect(Date.now() - killedAt).toBeLessThan(10_000);
     expect(down.body.status).toBe('not_ready');
     expect(down.body.checks.redis).toBe(false);
@@ -109,7 +115,10 @@ describe('with Redis on', () => {
 
   it('exits 0 on SIGTERM within SHUTDOWN_GRACE_MS and quits its Redis connections', async () => {
     const observer = redis.client();
-    const named = async () => ((await observer.call('CLIENT', 'LIST')) as string).split('\n').filter((l) => l.includes(`:${service.child.pid}`));
+    const named = async () =>
+      ((await observer.call('CLIENT', 'LIST')) as string)
+        .split('\n')
+        .filter((l) => l.includes(`:${service.child.pid}`));
     expect(await named()).toHaveLength(3);
 
     const started = Date.now();
@@ -117,7 +126,10 @@ describe('with Redis on', () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(service.output).toContain('Shutdown complete');
-    await waitFor(async () => (await named()).length === 0, { timeoutMs: 2000, what: 'Redis connections closed' });
+    await waitFor(async () => (await named()).length === 0, {
+      timeoutMs: 2000,
+      what: 'Redis connections closed',
+    });
     observer.disconnect();
   });
 });
@@ -152,7 +164,10 @@ describe('Ollama in readiness', () => {
 
   it('answers within 2 s when Ollama hangs; only OLLAMA_REQUIRED=true turns that into 503', async () => {
     ollama.mode = 'hang';
-    const [soft, hard] = await Promise.all([optional.get<Readiness>('/api/ready'), required.get<Readiness>('/api/ready')]);
+    const [soft, hard] = await Promise.all([
+      optional.get<Readiness>('/api/ready'),
+      required.get<Readiness>('/api/ready'),
+    ]);
     for (const answer of [soft, hard]) {
       expect(answer.elapsedMs).toBeLessThan(2000);
       expect(answer.body.checks.ollama).toBe(false);

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -7,14 +7,17 @@ import type { AppConfig } from '../config/app-config.js';
  * Assembles the Nest application for `config` without listening. `main.ts` and the tests both use it,
  * so what is tested is what runs.
  */
-export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config), {
-    // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
-    abortOnError: false,
-    logger: ['log', 'warn', 'error', 'fatal'],
-  });
+export async function createApp(
+  config: AppConfig,
+  { logger = ['log', 'warn', 'error', 'fatal'] }: Pick<NestApplicationOptions, 'logger'> = {},
+): Promise<INestApplication> {
+  // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
+  const app = await NestFactory.create(AppModule.forRoot(config), { abortOnError: false, logger });
   const origins = config.security.corsOrigins;
   // Without CORS_ORIGINS (development only: production refuses to start) any origin is reflected.
-  app.enableCors({ origin: origins.length === 0 || origins.includes('*') ? true : origins, credentials: true });
+  app.enableCors({
+    origin: origins.length === 0 || origins.includes('*') ? true : origins,
+    credentials: true,
+  });
   return app;
 }

@@ -1,14 +1,5 @@
 import { Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  Matches,
-  Max,
-  Min,
-  MinLength,
-  registerDecorator,
-} from 'class-validator';
+import { IsBoolean, IsIn, IsInt, Matches, Max, Min, MinLength, registerDecorator } from 'class-validator';
 
 /** `true/false/1/0` (any case); anything else stays as given so @IsBoolean rejects it. */
 function toBoolean({ value }: { value: unknown }): unknown {
@@ -32,7 +23,10 @@ function toTrimmed({ value }: { value: unknown }): unknown {
 let ruleCount = 0;
 
 /** A rule that may look across fields: `check` sees the whole (already converted) environment. */
-function Rule(check: (value: unknown, env: EnvironmentVariables) => boolean, message: string): PropertyDecorator {
+function Rule(
+  check: (value: unknown, env: EnvironmentVariables) => boolean,
+  message: string,
+): PropertyDecorator {
   // Each rule needs its own name: class-validator keys a property's failures by it.
   const name = `rule${++ruleCount}`;
   return (target, propertyName) =>
@@ -62,7 +56,9 @@ const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production
  * Messages name the variable and the rule, never the value: some of these are secrets.
  */
 export class EnvironmentVariables {
-  @IsIn(['development', 'production', 'test'], { message: '$property must be development, production or test' })
+  @IsIn(['development', 'production', 'test'], {
+    message: '$property must be development, production or test',
+  })
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
   @Transform(toInteger)
@@ -75,8 +71,13 @@ export class EnvironmentVariables {
   @MinLength(1, { message: '$property must not be empty' })
   HOST = '0.0.0.0';
 
-  @Transform(({ value }) => (typeof value === 'string' && value.trim() === 'auto' ? 'auto' : toInteger({ value })))
-  @Rule((v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1), '$property must be an integer >= 1 or "auto"')
+  @Transform(({ value }) =>
+    typeof value === 'string' && value.trim() === 'auto' ? 'auto' : toInteger({ value }),
+  )
+  @Rule(
+    (v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1),
+    '$property must be an integer >= 1 or "auto"',
+  )
   @Rule(
     (v, env) => redisOn(env) || v === 1,
     '$property greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis',
@@ -103,7 +104,9 @@ export class EnvironmentVariables {
   REDIS_DB = 0;
 
   @Transform(toTrimmed)
-  @IsIn(['standalone', 'sentinel', 'cluster'], { message: '$property must be standalone, sentinel or cluster' })
+  @IsIn(['standalone', 'sentinel', 'cluster'], {
+    message: '$property must be standalone, sentinel or cluster',
+  })
   REDIS_MODE: 'standalone' | 'sentinel' | 'cluster' = 'standalone';
 
   @Transform(toTrimmed)
@@ -161,7 +164,10 @@ export class EnvironmentVariables {
   @MinLength(1, { message: '$property must not be empty' })
   STORAGE_DIR = './data';
 
-  @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
+  @Rule(
+    (v, env) => !isProduction(env) || typeof v === 'string',
+    '$property is required when NODE_ENV=production',
+  )
   @Rule(
     (v, env) => !isProduction(env) || typeof v !== 'string' || v.length >= 32,
     '$property must be at least 32 characters when NODE_ENV=production',
@@ -170,7 +176,10 @@ export class EnvironmentVariables {
 
   @Transform(toTrimmed)
   @IfSet(ORIGIN_LIST, '$property must be * or a comma list of http(s)://host[:port] origins')
-  @Rule((v, env) => !isProduction(env) || typeof v === 'string', '$property is required when NODE_ENV=production')
+  @Rule(
+    (v, env) => !isProduction(env) || typeof v === 'string',
+    '$property is required when NODE_ENV=production',
+  )
   @Rule((v, env) => !isProduction(env) || v !== '*', '$property must not be * when NODE_ENV=production')
   CORS_ORIGINS?: string;
 

@@ -20,8 +20,20 @@ function problemsOf(env: Record<string, string>): string[] {
 describe('loadConfig', () => {
   it('starts from the embedded defaults: one worker, SQLite, Redis off', () => {
     const config = loadConfig(base);
-    expect(config.server).toEqual({ nodeEnv: 'development', host: '0.0.0.0', port: 3000, workers: 1, shutdownGraceMs: 10000 });
-    expect(config.redis).toMatchObject({ enabled: false, mode: 'standalone', db: 0, keyPrefix: 'socketio', sessionTtlSeconds: 3600 });
+    expect(config.server).toEqual({
+      nodeEnv: 'development',
+      host: '0.0.0.0',
+      port: 3000,
+      workers: 1,
+      shutdownGraceMs: 10000,
+    });
+    expect(config.redis).toMatchObject({
+      enabled: false,
+      mode: 'standalone',
+      db: 0,
+      keyPrefix: 'socketio',
+      sessionTtlSeconds: 3600,
+    });
     expect(config.database).toEqual({ type: 'sqlite', location: 'data/chat.db' });
     expect(config.ollama).toEqual({ url: 'http://localhost:11434', model: 'llama3.2', required: false });
     expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [] });
@@ -49,17 +61,32 @@ describe('loadConfig', () => {
     [{ PORT: '80abc' }, 'PORT must be an integer from 1 to 65535'],
     [{ WORKERS: '0' }, 'WORKERS must be an integer >= 1 or "auto"'],
     [{ WORKERS: 'many' }, 'WORKERS must be an integer >= 1 or "auto"'],
-    [{ WORKERS: '4' }, 'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis'],
-    [{ WORKERS: 'auto' }, 'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis'],
+    [
+      { WORKERS: '4' },
+      'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis',
+    ],
+    [
+      { WORKERS: 'auto' },
+      'WORKERS greater than 1 (or "auto") requires REDIS_ENABLED=true: workers share rooms and sessions through Redis',
+    ],
     [{ REDIS_ENABLED: 'yes please' }, 'REDIS_ENABLED must be a boolean (true/false/1/0)'],
     [{ REDIS_ENABLED: 'true' }, 'REDIS_URL is required when REDIS_ENABLED=true'],
     [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
     [{ REDIS_DB: '99' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_DB: '-1' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_MODE: 'replica' }, 'REDIS_MODE must be standalone, sentinel or cluster'],
-    [{ REDIS_ENABLED: 'true', REDIS_MODE: 'sentinel' }, 'REDIS_SENTINELS is required when REDIS_MODE=sentinel'],
-    [{ REDIS_ENABLED: 'true', REDIS_MODE: 'sentinel' }, 'REDIS_SENTINEL_NAME is required when REDIS_MODE=sentinel'],
-    [{ REDIS_ENABLED: 'true', REDIS_MODE: 'cluster' }, 'REDIS_CLUSTER_NODES is required when REDIS_MODE=cluster'],
+    [
+      { REDIS_ENABLED: 'true', REDIS_MODE: 'sentinel' },
+      'REDIS_SENTINELS is required when REDIS_MODE=sentinel',
+    ],
+    [
+      { REDIS_ENABLED: 'true', REDIS_MODE: 'sentinel' },
+      'REDIS_SENTINEL_NAME is required when REDIS_MODE=sentinel',
+    ],
+    [
+      { REDIS_ENABLED: 'true', REDIS_MODE: 'cluster' },
+      'REDIS_CLUSTER_NODES is required when REDIS_MODE=cluster',
+    ],
     [{ REDIS_MODE: 'cluster', REDIS_DB: '3' }, 'REDIS_DB must be 0 when REDIS_MODE=cluster'],
     [{ REDIS_SENTINELS: 'a:1,b' }, 'REDIS_SENTINELS must be a comma list of host:port'],
     [{ REDIS_KEY_PREFIX: 'has space' }, 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -'],
@@ -68,21 +95,39 @@ describe('loadConfig', () => {
     [{ OLLAMA_URL: 'localhost:11434' }, 'OLLAMA_URL must be an http:// or https:// URL'],
     [{ OLLAMA_REQUIRED: 'maybe' }, 'OLLAMA_REQUIRED must be a boolean (true/false/1/0)'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV must be development, production or test'],
-    [{ NODE_ENV: 'production', CORS_ORIGINS: 'https://chat.example.com' }, 'JWT_SECRET is required when NODE_ENV=production'],
+    [
+      { NODE_ENV: 'production', CORS_ORIGINS: 'https://chat.example.com' },
+      'JWT_SECRET is required when NODE_ENV=production',
+    ],
     [
       { NODE_ENV: 'production', JWT_SECRET: 'short', CORS_ORIGINS: 'https://chat.example.com' },
       'JWT_SECRET must be at least 32 characters when NODE_ENV=production',
     ],
     [{ NODE_ENV: 'production', JWT_SECRET: SECRET }, 'CORS_ORIGINS is required when NODE_ENV=production'],
-    [{ NODE_ENV: 'production', JWT_SECRET: SECRET, CORS_ORIGINS: '*' }, 'CORS_ORIGINS must not be * when NODE_ENV=production'],
-    [{ CORS_ORIGINS: 'chat.example.com' }, 'CORS_ORIGINS must be * or a comma list of http(s)://host[:port] origins'],
-    [{ SHUTDOWN_GRACE_MS: '10' }, 'SHUTDOWN_GRACE_MS must be an integer number of milliseconds from 1000 to 600000'],
+    [
+      { NODE_ENV: 'production', JWT_SECRET: SECRET, CORS_ORIGINS: '*' },
+      'CORS_ORIGINS must not be * when NODE_ENV=production',
+    ],
+    [
+      { CORS_ORIGINS: 'chat.example.com' },
+      'CORS_ORIGINS must be * or a comma list of http(s)://host[:port] origins',
+    ],
+    [
+      { SHUTDOWN_GRACE_MS: '10' },
+      'SHUTDOWN_GRACE_MS must be an integer number of milliseconds from 1000 to 600000',
+    ],
   ])('rejects %j: "%s"', (env, message) => {
     expect(problemsOf(env)).toContain(message);
   });
 
   it('reports every problem at once, one line each, and never a value', () => {
-    const problems = problemsOf({ REDIS_DB: '99', REDIS_MODE: 'bogus', PORT: 'x', JWT_SECRET: 'hunter2', NODE_ENV: 'production' });
+    const problems = problemsOf({
+      REDIS_DB: '99',
+      REDIS_MODE: 'bogus',
+      PORT: 'x',
+      JWT_SECRET: 'hunter2',
+      NODE_ENV: 'production',
+    });
     expect(problems).toEqual(
       expect.arrayContaining([
         'REDIS_DB must be an integer from 0 to 15',
@@ -128,7 +173,12 @@ describe('loadConfig', () => {
   });
 
   it('resolves WORKERS=auto to the CPU count when Redis is on', () => {
-    const config = loadConfig({ ...base, WORKERS: 'auto', REDIS_ENABLED: 'true', REDIS_URL: 'redis://127.0.0.1:6379' });
+    const config = loadConfig({
+      ...base,
+      WORKERS: 'auto',
+      REDIS_ENABLED: 'true',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
     expect(config.server.workers).toBeGreaterThanOrEqual(1);
   });
 });

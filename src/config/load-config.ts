@@ -43,13 +43,22 @@ function storageProblem(dir: string): string | undefined {
 export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
   const raw = Object.fromEntries(
     Object.keys(new EnvironmentVariables())
-      .concat(['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_CLUSTER_NODES', 'JWT_SECRET', 'CORS_ORIGINS'])
+      .concat([
+        'REDIS_URL',
+        'REDIS_SENTINELS',
+        'REDIS_SENTINEL_NAME',
+        'REDIS_CLUSTER_NODES',
+        'JWT_SECRET',
+        'CORS_ORIGINS',
+      ])
       .filter((key) => environment[key] !== undefined && environment[key] !== '')
       .map((key) => [key, environment[key]]),
   );
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = messagesOf(validateSync(env, { forbidUnknownValues: false }));
-  const storage = problems.some((p) => p.startsWith('STORAGE_DIR')) ? undefined : storageProblem(env.STORAGE_DIR);
+  const storage = problems.some((p) => p.startsWith('STORAGE_DIR'))
+    ? undefined
+    : storageProblem(env.STORAGE_DIR);
   if (storage) problems.push(storage);
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
@@ -76,7 +85,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
     database: databaseIsSqlite
       ? { type: 'sqlite', location: env.DATABASE_URL.slice('sqlite:'.length) }
       : { type: 'postgres', location: env.DATABASE_URL },
-    ollama: { url: env.OLLAMA_URL.replace(/\/+$/, ''), model: env.OLLAMA_MODEL, required: env.OLLAMA_REQUIRED },
+    ollama: {
+      url: env.OLLAMA_URL.replace(/\/+$/, ''),
+      model: env.OLLAMA_MODEL,
+      required: env.OLLAMA_REQUIRED,
+    },
     storage: { dir: env.STORAGE_DIR },
     security: {
       jwtSecret: env.JWT_SECRET,

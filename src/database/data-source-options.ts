@@ -9,7 +9,12 @@ const MIGRATIONS = [InitialSchema1764270000000];
 
 /** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
-  const common = { entities: CHAT_ENTITIES, migrations: MIGRATIONS, synchronize: false, logging: false } as const;
+  const common = {
+    entities: CHAT_ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    logging: false,
+  } as const;
   if (config.type === 'postgres') {
     return { ...common, type: 'postgres', url: config.location, poolSize: 10, connectTimeoutMS: 5000 };
   }

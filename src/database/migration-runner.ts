@@ -40,11 +40,15 @@ export async function withMigrationLock<T>(dataSource: DataSource, work: () => P
  * Applies pending migrations under the migration lock, so workers and pods that boot together do not
  * race: the first applies them, the others wait, then find nothing left to do.
  */
-export async function runMigrationsExclusively(dataSource: DataSource, logger: Pick<Logger, 'log'>): Promise<void> {
+export async function runMigrationsExclusively(
+  dataSource: DataSource,
+  logger: Pick<Logger, 'log'>,
+): Promise<void> {
   logger.log('Checking database migrations (waiting for the migration lock if another process holds it)');
   await withMigrationLock(dataSource, async () => {
     const applied = await dataSource.runMigrations({ transaction: 'all' });
-    if (applied.length > 0) logger.log(`Database migrations applied: ${applied.map((m) => m.name).join(', ')}`);
+    if (applied.length > 0)
+      logger.log(`Database migrations applied: ${applied.map((m) => m.name).join(', ')}`);
     else logger.log('Database schema is up to date');
   });
 }

@@ -68,16 +68,26 @@ export class ReadinessService {
       () => this.storage.check(),
       () => this.ollama.check(),
     ];
-    if (this.redis.enabled) indicators.push(() => this.redisHealth.command(), () => this.redisHealth.pubsub());
+    if (this.redis.enabled)
+      indicators.push(
+        () => this.redisHealth.command(),
+        () => this.redisHealth.pubsub(),
+      );
 
     const result = await this.health.check(indicators).catch((error: unknown) => {
       // Terminus reports a failed check as a 503 exception carrying the full result.
       if (error instanceof ServiceUnavailableException) return error.getResponse() as HealthCheckResult;
       throw error;
     });
-    const details: Record<string, CheckDetail> = this.redis.enabled ? {} : { redis: DISABLED, redis_pubsub: DISABLED };
+    const details: Record<string, CheckDetail> = this.redis.enabled
+      ? {}
+      : { redis: DISABLED, redis_pubsub: DISABLED };
     for (const [key, value] of Object.entries(result.details)) {
-      const { status, latency_ms, message } = value as { status: string; latency_ms: number; message?: string };
+      const { status, latency_ms, message } = value as {
+        status: string;
+        latency_ms: number;
+        message?: string;
+      };
       details[key] = { status: status === 'up' ? 'up' : 'down', latency_ms, ...(message ? { message } : {}) };
     }
     const ready = !this.shutdown.isShuttingDown && (result.status === 'ok' || result.status === 'degraded');
@@ -95,7 +105,8 @@ export class ReadinessService {
         storage: up('storage'),
       },
       security_validated: this.securityIssues.length === 0,
-      multi_worker_support: this.redis.enabled && this.redis.isReady('publisher') && this.redis.isReady('subscriber'),
+      multi_worker_support:
+        this.redis.enabled && this.redis.isReady('publisher') && this.redis.isReady('subscriber'),
       workers: this.config.server.workers,
       details: {
         ...details,

@@ -46,7 +46,12 @@ describe('securityProblems', () => {
   it('judges sentinel nodes by their hosts', () => {
     const sentinel: AppConfig = {
       ...secure,
-      redis: { ...secure.redis, mode: 'sentinel', url: undefined, sentinels: [{ host: '10.0.0.5', port: 26379 }] },
+      redis: {
+        ...secure.redis,
+        mode: 'sentinel',
+        url: undefined,
+        sentinels: [{ host: '10.0.0.5', port: 26379 }],
+      },
     };
     expect(securityProblems(sentinel)).toHaveLength(1);
   });

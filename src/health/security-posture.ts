@@ -16,7 +16,8 @@ export function securityProblems(config: AppConfig): string[] {
   if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`JWT_SECRET is missing or shorter than ${MIN_JWT_SECRET_LENGTH} characters`);
   }
-  if (corsOrigins.length === 0 || corsOrigins.includes('*')) problems.push('CORS_ORIGINS is not an explicit list');
+  if (corsOrigins.length === 0 || corsOrigins.includes('*'))
+    problems.push('CORS_ORIGINS is not an explicit list');
   if (config.redis.enabled && !redisIsProtected(config)) {
     problems.push('Redis is reachable beyond loopback without a password or TLS');
   }
@@ -29,6 +30,8 @@ function redisIsProtected(config: AppConfig): boolean {
   const hosts =
     config.redis.mode === 'standalone'
       ? [url?.hostname ?? '']
-      : (config.redis.mode === 'sentinel' ? config.redis.sentinels : config.redis.clusterNodes).map((n) => n.host);
+      : (config.redis.mode === 'sentinel' ? config.redis.sentinels : config.redis.clusterNodes).map(
+          (n) => n.host,
+        );
   return hosts.every((host) => LOOPBACK_HOSTS.has(host));
 }

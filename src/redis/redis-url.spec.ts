@@ -13,7 +13,14 @@ describe('redactRedisUrl', () => {
 });
 
 describe('describeRedisTarget', () => {
-  const base = { enabled: true, db: 0, keyPrefix: 'socketio', sessionTtlSeconds: 3600, sentinels: [], clusterNodes: [] };
+  const base = {
+    enabled: true,
+    db: 0,
+    keyPrefix: 'socketio',
+    sessionTtlSeconds: 3600,
+    sentinels: [],
+    clusterNodes: [],
+  };
   it('names sentinel and cluster nodes without credentials', () => {
     expect(
       describeRedisTarget({
@@ -24,13 +31,19 @@ describe('describeRedisTarget', () => {
         sentinelName: 'mymaster',
       }),
     ).toBe('sentinel://s1:26379/mymaster');
-    expect(describeRedisTarget({ ...base, mode: 'cluster', clusterNodes: [{ host: 'n1', port: 7000 }] })).toBe('cluster://n1:7000');
+    expect(
+      describeRedisTarget({ ...base, mode: 'cluster', clusterNodes: [{ host: 'n1', port: 7000 }] }),
+    ).toBe('cluster://n1:7000');
   });
 });
 
 describe('credentialsFromUrl', () => {
   it('decodes user, password and TLS', () => {
-    expect(credentialsFromUrl('rediss://chat:p%40ss@x:1')).toEqual({ username: 'chat', password: 'p@ss', tls: true });
+    expect(credentialsFromUrl('rediss://chat:p%40ss@x:1')).toEqual({
+      username: 'chat',
+      password: 'p@ss',
+      tls: true,
+    });
     expect(credentialsFromUrl(undefined)).toEqual({ tls: false });
   });
 });

@@ -13,7 +13,8 @@ export class RedisHealthIndicator {
   /** `redis`: the command connection answers PING. */
   command() {
     return timedProbe(this.health, 'redis', async () => {
-      if (!this.redis.isReady('command')) throw new Error(`command client is ${this.redis.client('command').status}`);
+      if (!this.redis.isReady('command'))
+        throw new Error(`command client is ${this.redis.client('command').status}`);
       await this.redis.client('command').ping();
     });
   }

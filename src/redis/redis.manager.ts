@@ -1,7 +1,12 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig, RedisConfig } from '../config/app-config.js';
-import { createRedisClient, type RedisClient, type RedisRole, watchClientState } from './redis-client.factory.js';
+import {
+  createRedisClient,
+  type RedisClient,
+  type RedisRole,
+  watchClientState,
+} from './redis-client.factory.js';
 import { describeRedisTarget } from './redis-url.js';
 
 /** How long a polite QUIT may take before the socket is simply dropped. */

@@ -63,10 +63,16 @@ export class FakeOllama {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.mode === 'hang') return;
-    if (this.mode === 'busy') return this.json(res, 503, { error: 'server busy, please try again. maximum pending requests exceeded' });
-    if (req.method === 'GET' && req.url === '/api/version') return this.json(res, 200, { version: '0.12.0-fake' });
+    if (this.mode === 'busy')
+      return this.json(res, 503, {
+        error: 'server busy, please try again. maximum pending requests exceeded',
+      });
+    if (req.method === 'GET' && req.url === '/api/version')
+      return this.json(res, 200, { version: '0.12.0-fake' });
     if (req.method === 'GET' && req.url === '/api/tags') {
-      return this.json(res, 200, { models: [{ name: 'llama3.2:latest', model: 'llama3.2:latest', size: 1 }] });
+      return this.json(res, 200, {
+        models: [{ name: 'llama3.2:latest', model: 'llama3.2:latest', size: 1 }],
+      });
     }
     if (req.method === 'POST' && req.url === '/api/chat') return this.chat(req, res);
     this.json(res, 404, { error: 'not found' });
@@ -89,7 +95,12 @@ export class FakeOllama {
       if (index === hangAfter) return;
       if (tokenDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
       if (res.destroyed) return;
-      line({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content: token }, done: false });
+      line({
+        model,
+        created_at: new Date().toISOString(),
+        message: { role: 'assistant', content: token },
+        done: false,
+      });
     }
     line({
       model,

@@ -5,7 +5,9 @@ import pg from 'pg';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
 /** The database kinds a database test runs against: SQLite always, PostgreSQL when configured. */
-export const DATABASE_KINDS: ('sqlite' | 'postgres')[] = TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+export const DATABASE_KINDS: ('sqlite' | 'postgres')[] = TEST_DATABASE_URL
+  ? ['sqlite', 'postgres']
+  : ['sqlite'];
 
 /**
  * A fresh, empty PostgreSQL database for one test (so migrations start from nothing), dropped by `drop()`.

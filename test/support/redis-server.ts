@@ -61,14 +61,24 @@ export class RedisServer {
   private async launch(): Promise<void> {
     const args = [
       ...(this.options.configFile ? [this.options.configFile] : []),
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--daemonize', 'no',
-      '--loglevel', 'warning',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
       ...(this.options.password ? ['--requirepass', this.options.password] : []),
-      ...Object.entries(this.options.renameCommands ?? {}).flatMap(([command, to]) => ['--rename-command', command, to]),
+      ...Object.entries(this.options.renameCommands ?? {}).flatMap(([command, to]) => [
+        '--rename-command',
+        command,
+        to,
+      ]),
       ...(this.options.args ?? []),
     ];
     this.output = '';

@@ -101,7 +101,9 @@ export class ServiceProcess {
   }
 
   /** Sends `signal` and waits for the exit. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.alive) this.child.kill(signal);
     const result = await this.exited;
     rmSync(this.dataDir, { recursive: true, force: true });

@@ -32,7 +32,12 @@ export class InitialSchema1764270000000 implements MigrationInterface {
           ...timestamps('joined_at'),
         ],
         foreignKeys: [
-          { columnNames: ['conversation_id'], referencedTableName: 'conversations', referencedColumnNames: ['id'], onDelete: 'CASCADE' },
+          {
+            columnNames: ['conversation_id'],
+            referencedTableName: 'conversations',
+            referencedColumnNames: ['id'],
+            onDelete: 'CASCADE',
+          },
         ],
         indices: [new TableIndex({ name: 'idx_conversation_members_user', columnNames: ['user_id'] })],
       }),
@@ -53,11 +58,24 @@ export class InitialSchema1764270000000 implements MigrationInterface {
           ...timestamps('created_at', 'updated_at'),
         ],
         foreignKeys: [
-          { columnNames: ['conversation_id'], referencedTableName: 'conversations', referencedColumnNames: ['id'], onDelete: 'CASCADE' },
+          {
+            columnNames: ['conversation_id'],
+            referencedTableName: 'conversations',
+            referencedColumnNames: ['id'],
+            onDelete: 'CASCADE',
+          },
         ],
         indices: [
-          new TableIndex({ name: 'uq_messages_conversation_seq', columnNames: ['conversation_id', 'seq'], isUnique: true }),
-          new TableIndex({ name: 'uq_messages_author_client_id', columnNames: ['author_id', 'client_message_id'], isUnique: true }),
+          new TableIndex({
+            name: 'uq_messages_conversation_seq',
+            columnNames: ['conversation_id', 'seq'],
+            isUnique: true,
+          }),
+          new TableIndex({
+            name: 'uq_messages_author_client_id',
+            columnNames: ['author_id', 'client_message_id'],
+            isUnique: true,
+          }),
           new TableIndex({ name: 'idx_messages_status', columnNames: ['status'] }),
         ],
       }),

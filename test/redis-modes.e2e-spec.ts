@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './support/ports.js';
+import { RedisServer } from './support/redis-server.js';
+import { ServiceProcess, stopAllServices } from './support/service.js';
+
+interface Readiness {
+  checks: { redis: boolean };
+  multi_worker_support: boolean;
+  details: Record<string, { status: string }>;
+}
+
+async function expectReadyWithRedis(service: ServiceProcess): Promise<void> {
+  const ready = await waitFor(
+    async () => {
+      const answer = await service.get<Readiness>('/api/ready');
+      return answer.status === 200 ? answer : undefined;
+    },
+    { timeoutMs: 15_000, what: 'readiness 200' },
+  );
+  expect(ready.body.checks.redis).toBe(true);
+  expect(ready.body.multi_worker_support).toBe(true);
+  expect(ready.body.details.redis_pubsub.status).toBe('up');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'chat-redis-modes-'));
+const servers: RedisServer[] = [];
+
+afterAll(async () => {
+  await stopAllServices();
+  await Promise.all(servers.map((server) => server.stop()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('REDIS_MODE=sentinel', () => {
+  it('finds the master through a real Redis Sentinel and is ready', async () => {
+    const master = await RedisServer.start({ password: 'sentinel-mode-pw' });
+    servers.push(master);
+    const config = join(dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        'sentinel auth-pass mymaster sentinel-mode-pw',
+        'sentinel down-after-milliseconds mymaster 5000',
+      ].join('\n') + '\n',
+    );
+    const sentinel = await RedisServer.start({ configFile: config, args: ['--sentinel'] });
+    servers.push(sentinel);
+
+    const service = await ServiceProcess.start({
+      REDIS_ENABLED: 'true',
+      REDIS_MODE: 'sentinel',
+      REDIS_URL: 'redis://:sentinel-mode-pw@ignored-host:1',
+      REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
+      REDIS_SENTINEL_NAME: 'mymaster',
+    });
+    await expectReadyWithRedis(service);
+    expect(service.output).toContain(
+      `Redis manager initialized: sentinel://127.0.0.1:${sentinel.port}/mymaster`,
+    );
+    expect(service.output).not.toContain('sentinel-mode-pw');
+    expect((await service.stop()).code).toBe(0);
+  });
+});
+
+describe('REDIS_MODE=cluster', () => {
+  it('connects to a real 3-node Redis Cluster and is ready', async () => {
+    const nodes = await Promise.all(
+      [0, 1, 2].map((index) =>
+        RedisServer.start({
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${index}.conf`, '--dir', dir],
+        }),
+      ),
+    );
+    servers.push(...nodes);
+    const created = spawnSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (created.error)
+      throw new Error(
+        `redis-cli (shipped with redis-server) is needed to form the cluster: ${created.error.message}`,
+      );
+    expect(created.status).toBe(0);
+    const probe = nodes[0].client();
+    await waitFor(
+      async () => ((await probe.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok'),
+      {
+        what: 'cluster_state:ok',
+      },
+    );
+    probe.disconnect();
+
+    const service = await ServiceProcess.start({
+      REDIS_ENABLED: 'true',
+      REDIS_MODE: 'cluster',
+      REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    });
+    await expectReadyWithRedis(service);
+    expect(service.output).toContain('Redis manager initialized: cluster://127.0.0.1:');
+    expect((await service.stop()).code).toBe(0);
+  });
+});

@@ -41,16 +41,9 @@ function storageProblem(dir: string): string | undefined {
  * @throws ConfigValidationError listing every problem, not just the first.
  */
 export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
+  // Every declared field, optional ones included, is an own key (class fields use define semantics).
   const raw = Object.fromEntries(
     Object.keys(new EnvironmentVariables())
-      .concat([
-        'REDIS_URL',
-        'REDIS_SENTINELS',
-        'REDIS_SENTINEL_NAME',
-        'REDIS_CLUSTER_NODES',
-        'JWT_SECRET',
-        'CORS_ORIGINS',
-      ])
       .filter((key) => environment[key] !== undefined && environment[key] !== '')
       .map((key) => [key, environment[key]]),
   );

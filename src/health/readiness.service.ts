@@ -30,7 +30,7 @@ const DISABLED: CheckDetail = { status: 'disabled', latency_ms: 0, message: 'RED
 
 @Injectable()
 export class ReadinessService {
-  private readonly config: AppConfig;
+  private readonly workers: number;
   private readonly securityIssues: string[];
 
   constructor(
@@ -43,16 +43,12 @@ export class ReadinessService {
     private readonly shutdown: ShutdownState,
     configService: ConfigService<AppConfig, true>,
   ) {
-    this.config = {
-      server: configService.get('server', { infer: true }),
-      redis: configService.get('redis', { infer: true }),
-      database: configService.get('database', { infer: true }),
-      ollama: configService.get('ollama', { infer: true }),
-      storage: configService.get('storage', { infer: true }),
-      security: configService.get('security', { infer: true }),
-    };
+    this.workers = configService.get('server', { infer: true }).workers;
     // Configuration cannot change while the process lives, so neither can this verdict.
-    this.securityIssues = securityProblems(this.config);
+    this.securityIssues = securityProblems({
+      security: configService.get('security', { infer: true }),
+      redis: configService.get('redis', { infer: true }),
+    });
   }
 
   /**
@@ -107,7 +103,7 @@ export class ReadinessService {
       security_validated: this.securityIssues.length === 0,
       multi_worker_support:
         this.redis.enabled && this.redis.isReady('publisher') && this.redis.isReady('subscriber'),
-      workers: this.config.server.workers,
+      workers: this.workers,
       details: {
         ...details,
         security: {

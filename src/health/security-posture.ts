@@ -10,7 +10,7 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
  * loopback or protected by a password or TLS, and no dev-only switch is on.
  * Returns the reasons it is not, so an operator can read them in `details`.
  */
-export function securityProblems(config: AppConfig): string[] {
+export function securityProblems(config: Pick<AppConfig, 'security' | 'redis'>): string[] {
   const problems: string[] = [];
   const { jwtSecret, corsOrigins } = config.security;
   if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
@@ -24,7 +24,7 @@ export function securityProblems(config: AppConfig): string[] {
   return problems;
 }
 
-function redisIsProtected(config: AppConfig): boolean {
+function redisIsProtected(config: Pick<AppConfig, 'redis'>): boolean {
   const url = config.redis.url ? new URL(config.redis.url) : undefined;
   if (url && (url.password || url.protocol === 'rediss:')) return true;
   const hosts =

@@ -13,6 +13,12 @@ export interface RedisServerOptions {
   configFile?: string;
 }
 
+const live = new Set<ChildProcess>();
+// A crashed or interrupted test run must not leave redis-server processes behind.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 function assertRedisServerOnPath(): void {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error) {
@@ -86,6 +92,8 @@ export class RedisServer {
     child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.process = child;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
     await waitFor(
       async () => {
         if (!this.running) throw new Error(`redis-server exited: ${this.output.trim()}`);

@@ -2,6 +2,8 @@ import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { RedisManager } from '../redis/redis.manager.js';
+import { RedisIoAdapter } from './redis-io.adapter.js';
 
 /**
  * Assembles the Nest application for `config` without listening. `main.ts` and the tests both use it,
@@ -19,5 +21,6 @@ export async function createApp(
     origin: origins.length === 0 || origins.includes('*') ? true : origins,
     credentials: true,
   });
+  app.useWebSocketAdapter(new RedisIoAdapter(app, app.get(RedisManager), origins));
   return app;
 }

@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import type { AuthUser } from '../chat/chat.events.js';
+
+/** The signing key when JWT_SECRET is unset, which only development and test allow (production refuses to start). */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-never-use-in-production';
+
+interface ChatClaims {
+  sub?: unknown;
+  name?: unknown;
+  exp?: unknown;
+}
+
+export class AuthenticationError extends Error {}
+
+/**
+ * Verifies handshake tokens: HS256 only (so `alg: none` and RS/HS confusion are refused), a `sub`,
+ * and an `exp` (a token that never expires would keep a socket forever).
+ */
+@Injectable()
+export class SocketAuthenticator {
+  constructor(private readonly jwt: JwtService) {}
+
+  verify(token: unknown): { user: AuthUser; expiresAt: number } {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
+      throw new AuthenticationError('missing token');
+    }
+    let claims: ChatClaims;
+    try {
+      claims = this.jwt.verify<ChatClaims & object>(token, { algorithms: ['HS256'] });
+    } catch (error) {
+      throw new AuthenticationError((error as Error).message);
+    }
+    const { sub, name, exp } = claims;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128)
+      throw new AuthenticationError('bad sub');
+    if (typeof exp !== 'number') throw new AuthenticationError('no exp');
+    const displayName = typeof name === 'string' && name.trim().length > 0 ? name.trim().slice(0, 100) : sub;
+    return { user: { id: sub, name: displayName }, expiresAt: exp };
+  }
+}

@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Server, ServerOptions } from 'socket.io';
+import type { RedisManager } from '../redis/redis.manager.js';
+
+/** Engine.IO frames above this are refused and their connection closed (a 5 MB frame costs nothing else). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Socket.IO over the RedisModule's publisher and subscriber, so rooms and broadcasts span workers and
+ * pods. The clients are borrowed: RedisManager closes them, this adapter never does. With Redis off,
+ * Socket.IO keeps its in-memory adapter (one worker only). In cluster mode the sharded adapter uses
+ * Redis 7 sharded pub/sub (SPUBLISH), so each channel lives on one shard and adding nodes adds capacity.
+ */
+export class RedisIoAdapter extends IoAdapter {
+  /** The Socket.IO server, once the first gateway created it. */
+  server?: Server;
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly redis: RedisManager,
+    private readonly corsOrigins: string[],
+  ) {
+    super(app);
+  }
+
+  override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
+    const allowAny = this.corsOrigins.length === 0 || this.corsOrigins.includes('*');
+    const server: Server = super.createIOServer(port, {
+      ...options,
+      path: '/socket.io',
+      maxHttpBufferSize: MAX_FRAME_BYTES,
+      cors: { origin: allowAny ? true : this.corsOrigins, credentials: true },
+      // CORS headers only bind browsers' XHR; a WebSocket handshake ignores them. So every handshake,
+      // polling and websocket alike, is checked here against the allowed origins.
+      allowRequest: (
+        req: IncomingMessage,
+        callback: (err: string | null | undefined, ok: boolean) => void,
+      ) => {
+        const origin = req.headers.origin;
+        const allowed = allowAny || origin === undefined || this.corsOrigins.includes(origin);
+        callback(allowed ? null : 'origin not allowed', allowed);
+      },
+    } as ServerOptions);
+    if (this.redis.enabled) {
+      const pub = this.redis.client('publisher');
+      const sub = this.redis.client('subscriber');
+      const channelPrefix = `${this.redis.config.keyPrefix}:socket.io`;
+      server.adapter(
+        this.redis.config.mode === 'cluster'
+          ? createShardedAdapter(pub, sub, { channelPrefix })
+          : createAdapter(pub, sub, { key: channelPrefix }),
+      );
+    }
+    this.server = server;
+    return server;
+  }
+}

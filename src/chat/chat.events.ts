@@ -1,0 +1,87 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { MessageRole, MessageSource, MessageStatus } from '../conversations/message.entity.js';
+
+/** Every code an ack or `message:error` can carry (CONTRACT section 4). */
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'LLM_UNAVAILABLE'
+  | 'INTERNAL';
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** The one ack shape: `{ ok: true, ...result }` or `{ ok: false, error }`. */
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody };
+export type AckCallback<T extends object = object> = (response: Ack<T>) => void;
+
+/** A message as the wire carries it; `createdAt` is an ISO 8601 string. */
+export interface MessageView {
+  id: string;
+  conversationId: string;
+  seq: number;
+  role: MessageRole;
+  authorId: string;
+  content: string;
+  status: MessageStatus;
+  sources?: MessageSource[];
+  createdAt: string;
+}
+
+export interface ConversationView {
+  id: string;
+  title: string | null;
+  memberIds: string[];
+}
+
+/** Client -> server events and their acks. Payloads arrive untrusted: the DTOs in dto/ validate them. */
+export interface ClientToServerEvents {
+  'conversation:create': (payload: unknown, ack?: AckCallback<{ conversation: ConversationView }>) => void;
+  'conversation:join': (
+    payload: unknown,
+    ack?: AckCallback<{ conversationId: string; messages: MessageView[] }>,
+  ) => void;
+  'conversation:leave': (payload: unknown, ack?: AckCallback) => void;
+  'conversation:sync': (payload: unknown, ack?: AckCallback<{ messages: MessageView[] }>) => void;
+  'message:send': (payload: unknown, ack?: AckCallback<{ message: MessageView }>) => void;
+  typing: (payload: unknown, ack?: AckCallback) => void;
+}
+
+/** Server -> client events, sent to every socket in a conversation's room on every worker and pod. */
+export interface ServerToClientEvents {
+  'message:new': (message: MessageView) => void;
+  'message:delta': (delta: {
+    conversationId: string;
+    messageId: string;
+    index: number;
+    delta: string;
+  }) => void;
+  'message:done': (done: { conversationId: string; message: MessageView }) => void;
+  'message:error': (failure: { conversationId: string; messageId: string; error: ErrorBody }) => void;
+  typing: (typing: { conversationId: string; userId: string; name: string; isTyping: boolean }) => void;
+}
+
+/** Who the handshake token says the socket is. */
+export interface AuthUser {
+  id: string;
+  name: string;
+}
+
+export interface SocketData {
+  user: AuthUser;
+  /** Token expiry, epoch seconds. */
+  expiresAt: number;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
+
+/** The Socket.IO room of a conversation. */
+export const roomOf = (conversationId: string) => `conversation:${conversationId}`;

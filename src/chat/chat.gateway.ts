@@ -1,0 +1,176 @@
+import { hostname } from 'node:os';
+import { Logger, UseFilters, UsePipes } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+} from '@nestjs/websockets';
+import { SocketAuthenticator } from '../auth/socket-authenticator.js';
+import { SessionStore } from '../session/session.store.js';
+import { ChatService } from './chat.service.js';
+import {
+  type Ack,
+  type ChatNamespace,
+  type ChatSocket,
+  type ConversationView,
+  type MessageView,
+  roomOf,
+} from './chat.events.js';
+import { CreateConversationDto } from './dto/create-conversation.dto.js';
+import { ConversationRefDto } from './dto/conversation-ref.dto.js';
+import { SendMessageDto } from './dto/send-message.dto.js';
+import { SyncConversationDto } from './dto/sync-conversation.dto.js';
+import { TypingDto } from './dto/typing.dto.js';
+import { WsAckExceptionFilter } from './ws-ack-exception.filter.js';
+import { WsValidationPipe } from './ws-validation.pipe.js';
+
+/** setTimeout's ceiling (about 24.8 days); a later expiry is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The chat over Socket.IO, namespace `/chat` (CONTRACT section 4). Authentication runs as Socket.IO
+ * middleware, before the connection is accepted (Nest guards would run only on events, after it).
+ * Every event answers through its ack with one shape; broadcasts reach every worker and pod through
+ * the Redis adapter.
+ */
+@WebSocketGateway({ namespace: '/chat' })
+@UseFilters(WsAckExceptionFilter)
+@UsePipes(WsValidationPipe)
+export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger('ChatGateway');
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly instance = hostname();
+
+  @WebSocketServer()
+  namespace!: ChatNamespace;
+
+  constructor(
+    private readonly chat: ChatService,
+    private readonly authenticator: SocketAuthenticator,
+    private readonly sessions: SessionStore,
+  ) {}
+
+  afterInit(namespace: ChatNamespace): void {
+    namespace.use((socket, next) => {
+      try {
+        const { user, expiresAt } = this.authenticator.verify(socket.handshake.auth?.token);
+        socket.data.user = user;
+        socket.data.expiresAt = expiresAt;
+        next();
+      } catch {
+        // One message for every refusal: a client learns nothing about why its token failed.
+        next(new Error('unauthorized'));
+      }
+    });
+  }
+
+  async handleConnection(socket: ChatSocket): Promise<void> {
+    const { user } = socket.data;
+    this.scheduleExpiry(socket);
+    this.logger.log(`WebSocket connected: ${user.name} (sid: ${socket.id})`);
+    await this.sessions.open(socket.id, {
+      userId: user.id,
+      name: user.name,
+      pid: process.pid,
+      instance: this.instance,
+      connectedAt: new Date().toISOString(),
+    });
+  }
+
+  async handleDisconnect(socket: ChatSocket): Promise<void> {
+    clearTimeout(this.expiryTimers.get(socket.id));
+    this.expiryTimers.delete(socket.id);
+    if (!socket.data.user) return;
+    await this.sessions.close(socket.id);
+  }
+
+  @SubscribeMessage('conversation:create')
+  async create(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() dto: CreateConversationDto,
+  ): Promise<Ack<{ conversation: ConversationView }>> {
+    const conversation = await this.chat.createConversation(socket.data.user, dto);
+    return { ok: true, conversation };
+  }
+
+  @SubscribeMessage('conversation:join')
+  async join(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { conversationId }: ConversationRefDto,
+  ): Promise<Ack<{ conversationId: string; messages: MessageView[] }>> {
+    const messages = await this.chat.join(socket.data.user, conversationId);
+    await socket.join(roomOf(conversationId));
+    await this.sessions.setConversations(socket.id, this.joinedConversations(socket));
+    this.logger.log(`${socket.data.user.name} joined conversation ${conversationId}`);
+    return { ok: true, conversationId, messages };
+  }
+
+  @SubscribeMessage('conversation:leave')
+  async leave(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { conversationId }: ConversationRefDto,
+  ): Promise<Ack> {
+    await socket.leave(roomOf(conversationId));
+    await this.sessions.setConversations(socket.id, this.joinedConversations(socket));
+    return { ok: true };
+  }
+
+  @SubscribeMessage('conversation:sync')
+  async sync(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { conversationId, afterSeq }: SyncConversationDto,
+  ): Promise<Ack<{ messages: MessageView[] }>> {
+    return { ok: true, messages: await this.chat.sync(socket.data.user, conversationId, afterSeq) };
+  }
+
+  /** Acked once committed; then `message:new` goes to the room on every worker and pod. */
+  @SubscribeMessage('message:send')
+  async send(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() dto: SendMessageDto,
+  ): Promise<Ack<{ message: MessageView }>> {
+    const { message, duplicate } = await this.chat.send(socket.data.user, dto);
+    if (!duplicate) this.namespace.to(roomOf(dto.conversationId)).emit('message:new', message);
+    return { ok: true, message };
+  }
+
+  /** Relayed to the room's other sockets; only from a socket that joined the room (no database read per keystroke). */
+  @SubscribeMessage('typing')
+  typing(@ConnectedSocket() socket: ChatSocket, @MessageBody() { conversationId, isTyping }: TypingDto): Ack {
+    const room = roomOf(conversationId);
+    if (!socket.rooms.has(room))
+      return { ok: false, error: { code: 'FORBIDDEN', message: 'Join the conversation first' } };
+    const { id: userId, name } = socket.data.user;
+    socket.to(room).emit('typing', { conversationId, userId, name, isTyping });
+    return { ok: true };
+  }
+
+  private joinedConversations(socket: ChatSocket): string[] {
+    return [...socket.rooms]
+      .filter((room) => room.startsWith('conversation:'))
+      .map((room) => room.slice('conversation:'.length));
+  }
+
+  /** Disconnects the socket when its token expires; the client must reconnect with a fresh token. */
+  private scheduleExpiry(socket: ChatSocket): void {
+    const remaining = socket.data.expiresAt * 1000 - Date.now();
+    const timer = setTimeout(
+      () => {
+        if (socket.data.expiresAt * 1000 <= Date.now()) {
+          this.logger.log(`Token expired: disconnecting ${socket.data.user.name} (sid: ${socket.id})`);
+          socket.disconnect(true);
+        } else {
+          this.scheduleExpiry(socket);
+        }
+      },
+      Math.min(Math.max(remaining, 0), MAX_TIMER_MS),
+    );
+    timer.unref();
+    this.expiryTimers.set(socket.id, timer);
+  }
+}

@@ -1,0 +1,59 @@
+import { Injectable } from '@nestjs/common';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { toMessageView } from '../conversations/message.view.js';
+import { ChatError } from './chat.error.js';
+import type { AuthUser, ConversationView, MessageView } from './chat.events.js';
+import { ChatRateLimiter } from './chat-rate-limiter.js';
+import type { CreateConversationDto } from './dto/create-conversation.dto.js';
+import type { SendMessageDto } from './dto/send-message.dto.js';
+
+/** The chat's use cases, free of Socket.IO: who may do what, and what is stored. */
+@Injectable()
+export class ChatService {
+  constructor(
+    private readonly conversations: ConversationsService,
+    private readonly rateLimiter: ChatRateLimiter,
+  ) {}
+
+  async createConversation(user: AuthUser, dto: CreateConversationDto): Promise<ConversationView> {
+    await this.rateLimiter.consume(user.id);
+    return this.conversations.create(user.id, dto.title, dto.memberIds);
+  }
+
+  /** Checks membership; the recent history comes back for `conversation:join`. */
+  async join(user: AuthUser, conversationId: string): Promise<MessageView[]> {
+    await this.rateLimiter.consume(user.id);
+    await this.assertMember(user, conversationId);
+    return (await this.conversations.recentMessages(conversationId)).map(toMessageView);
+  }
+
+  async sync(user: AuthUser, conversationId: string, afterSeq: number): Promise<MessageView[]> {
+    await this.rateLimiter.consume(user.id);
+    await this.assertMember(user, conversationId);
+    return (await this.conversations.messagesAfter(conversationId, afterSeq)).map(toMessageView);
+  }
+
+  /** Commits the user's message; `duplicate` when its clientMessageId was seen before (nothing new to broadcast). */
+  async send(user: AuthUser, dto: SendMessageDto): Promise<{ message: MessageView; duplicate: boolean }> {
+    await this.rateLimiter.consume(user.id);
+    await this.assertMember(user, dto.conversationId);
+    const { message, duplicate } = await this.conversations.append({
+      conversationId: dto.conversationId,
+      authorId: user.id,
+      role: 'user',
+      content: dto.content,
+      status: 'complete',
+      clientMessageId: dto.clientMessageId,
+    });
+    return { message: toMessageView(message), duplicate };
+  }
+
+  /** FORBIDDEN for a conversation the user is not a member of, NOT_FOUND for one that does not exist. */
+  async assertMember(user: AuthUser, conversationId: string): Promise<void> {
+    if (await this.conversations.isMember(conversationId, user.id)) return;
+    if (!(await this.conversations.exists(conversationId))) {
+      throw new ChatError('NOT_FOUND', 'No such conversation');
+    }
+    throw new ChatError('FORBIDDEN', 'You are not a member of this conversation');
+  }
+}

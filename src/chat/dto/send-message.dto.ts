@@ -1,0 +1,17 @@
+import { IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { ConversationRefDto } from './conversation-ref.dto.js';
+
+export const MAX_CONTENT_LENGTH = 8000;
+
+export class SendMessageDto extends ConversationRefDto {
+  @IsString({ message: 'content must be a string' })
+  @MaxLength(MAX_CONTENT_LENGTH, { message: `content must be at most ${MAX_CONTENT_LENGTH} characters` })
+  @Matches(/\S/, { message: 'content must not be empty' })
+  content!: string;
+
+  /** The client's idempotency key: a retry with the same key returns the first message. */
+  @IsOptional()
+  @IsString({ message: 'clientMessageId must be a string' })
+  @Length(1, 128, { message: 'clientMessageId must be 1 to 128 characters' })
+  clientMessageId?: string;
+}

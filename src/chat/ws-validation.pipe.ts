@@ -1,0 +1,29 @@
+import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import { ChatError } from './chat.error.js';
+
+/**
+ * Turns an event payload into its DTO or fails with `VALIDATION_FAILED`. Payloads come from anyone:
+ * null, arrays, numbers and unknown fields are all refused here, before a handler runs.
+ */
+@Injectable()
+export class WsValidationPipe implements PipeTransform {
+  async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const dto = metadata.metatype;
+    // Only @MessageBody() parameters have a DTO class; the socket's type erases to Object.
+    if (!dto || dto === Object) return value;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ChatError('VALIDATION_FAILED', 'payload must be an object');
+    }
+    const instance = plainToInstance(dto, value) as object;
+    const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true });
+    if (errors.length > 0) {
+      const messages = errors.flatMap((error) =>
+        Object.values(error.constraints ?? { [error.property]: `${error.property} is invalid` }),
+      );
+      throw new ChatError('VALIDATION_FAILED', messages.join('; '));
+    }
+    return instance;
+  }
+}

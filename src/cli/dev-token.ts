@@ -1,0 +1,43 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { JwtService } from '@nestjs/jwt';
+import { DEVELOPMENT_JWT_SECRET } from '../auth/socket-authenticator.js';
+import { ConfigValidationError, loadConfig } from '../config/load-config.js';
+
+/**
+ * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: prints a handshake token signed with
+ * JWT_SECRET (or the development-only secret when it is unset). Refuses to run in production, where
+ * tokens come from the real identity provider.
+ */
+function main(): void {
+  const { values } = parseArgs({
+    options: { sub: { type: 'string' }, name: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
+  });
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigValidationError)) throw error;
+    for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
+    process.exit(1);
+  }
+  if (config.server.nodeEnv === 'production') {
+    console.error('npm run token is a development tool and is off when NODE_ENV=production');
+    process.exit(1);
+  }
+  const ttl = Number(values.ttl);
+  if (!values.sub || !Number.isInteger(ttl) || ttl <= 0) {
+    console.error('usage: npm run token -- --sub <user id> [--name <display name>] [--ttl <seconds>]');
+    process.exit(1);
+  }
+  const secret = config.security.jwtSecret ?? DEVELOPMENT_JWT_SECRET;
+  const token = new JwtService({ secret }).sign(
+    { sub: values.sub, name: values.name ?? values.sub },
+    { algorithm: 'HS256', expiresIn: ttl },
+  );
+  console.log(token);
+}
+
+main();

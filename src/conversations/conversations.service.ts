@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Mutex } from 'async-mutex';
+import { DataSource, type EntityManager, MoreThan, QueryFailedError } from 'typeorm';
+import type { ConversationView } from '../chat/chat.events.js';
+import { Conversation } from './conversation.entity.js';
+import { ConversationMember } from './conversation-member.entity.js';
+import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
+
+/** How many messages `conversation:join` returns. */
+export const JOIN_HISTORY = 50;
+
+export interface NewMessage {
+  conversationId: string;
+  authorId: string;
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  clientMessageId?: string;
+}
+
+/** Conversations, membership and messages, in the database. Every write is committed before it returns. */
+@Injectable()
+export class ConversationsService {
+  /**
+   * TypeORM drives better-sqlite3 through ONE connection per process, so two transactions started
+   * concurrently would nest on it ("cannot start a transaction within a transaction"): on SQLite this
+   * process's transactions take turns. PostgreSQL gives each its own pooled connection.
+   */
+  private readonly transactionTurns?: Mutex;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    if (dataSource.options.type === 'better-sqlite3') this.transactionTurns = new Mutex();
+  }
+
+  private inTransaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const run = () => this.dataSource.transaction(work);
+    return this.transactionTurns ? this.transactionTurns.runExclusive(run) : run();
+  }
+
+  async create(
+    creatorId: string,
+    title: string | undefined,
+    memberIds: string[] = [],
+  ): Promise<ConversationView> {
+    const id = randomUUID();
+    const members = [...new Set([creatorId, ...memberIds])];
+    await this.inTransaction(async (manager) => {
+      await manager.insert(Conversation, { id, title: title ?? null, createdBy: creatorId });
+      await manager.insert(
+        ConversationMember,
+        members.map((userId) => ({ conversationId: id, userId })),
+      );
+    });
+    return { id, title: title ?? null, memberIds: members };
+  }
+
+  async exists(conversationId: string): Promise<boolean> {
+    return this.dataSource.getRepository(Conversation).existsBy({ id: conversationId });
+  }
+
+  async isMember(conversationId: string, userId: string): Promise<boolean> {
+    return this.dataSource.getRepository(ConversationMember).existsBy({ conversationId, userId });
+  }
+
+  /** The last `JOIN_HISTORY` messages, oldest first. */
+  async recentMessages(conversationId: string): Promise<Message[]> {
+    const newestFirst = await this.dataSource
+      .getRepository(Message)
+      .find({ where: { conversationId }, order: { seq: 'DESC' }, take: JOIN_HISTORY });
+    return newestFirst.reverse();
+  }
+
+  /** Every message with `seq > afterSeq`, in `seq` order. */
+  async messagesAfter(conversationId: string, afterSeq: number): Promise<Message[]> {
+    return this.dataSource
+      .getRepository(Message)
+      .find({ where: { conversationId, seq: MoreThan(afterSeq) }, order: { seq: 'ASC' } });
+  }
+
+  /**
+   * Stores a message under the conversation's next `seq`. Idempotent on (author, clientMessageId):
+   * a repeat returns the stored message with `duplicate: true` instead of adding a second one.
+   */
+  async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
+    const earlier = await this.findByClientId(input.authorId, input.clientMessageId);
+    if (earlier) return { message: earlier, duplicate: true };
+    try {
+      const message = await this.inTransaction(async (manager) => {
+        // The UPDATE comes first: it takes the conversation's write lock (a row lock on PostgreSQL,
+        // the database write lock on SQLite) before anything is read, so concurrent senders on any
+        // worker queue up here instead of reading the same seq, and SQLite never has to upgrade a
+        // read lock (which fails at once with SQLITE_BUSY instead of waiting).
+        await manager.increment(Conversation, { id: input.conversationId }, 'lastSeq', 1);
+        const { lastSeq } = await manager.findOneByOrFail(Conversation, { id: input.conversationId });
+        const entity = manager.create(Message, {
+          id: randomUUID(),
+          conversationId: input.conversationId,
+          seq: lastSeq,
+          role: input.role,
+          authorId: input.authorId,
+          content: input.content,
+          status: input.status,
+          sources: null,
+          clientMessageId: input.clientMessageId ?? null,
+        });
+        await manager.insert(Message, entity);
+        return manager.findOneByOrFail(Message, { id: entity.id });
+      });
+      return { message, duplicate: false };
+    } catch (error) {
+      // Two sends with one clientMessageId raced past the lookup: the unique index kept one.
+      const winner =
+        error instanceof QueryFailedError &&
+        (await this.findByClientId(input.authorId, input.clientMessageId));
+      if (winner) return { message: winner, duplicate: true };
+      throw error;
+    }
+  }
+
+  private async findByClientId(
+    authorId: string,
+    clientMessageId: string | undefined,
+  ): Promise<Message | null> {
+    if (!clientMessageId) return null;
+    return this.dataSource.getRepository(Message).findOneBy({ authorId, clientMessageId });
+  }
+}

@@ -1,0 +1,16 @@
+import type { MessageView } from '../chat/chat.events.js';
+import type { Message } from './message.entity.js';
+
+export function toMessageView(message: Message): MessageView {
+  return {
+    id: message.id,
+    conversationId: message.conversationId,
+    seq: message.seq,
+    role: message.role,
+    authorId: message.authorId,
+    content: message.content,
+    status: message.status,
+    ...(message.sources ? { sources: message.sources } : {}),
+    createdAt: message.createdAt.toISOString(),
+  };
+}

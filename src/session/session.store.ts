@@ -1,0 +1,24 @@
+/** What the service records about one live socket (CONTRACT section 2). */
+export interface SessionRecord {
+  userId: string;
+  name: string;
+  pid: number;
+  /** The host (pod) the socket lives on. */
+  instance: string;
+  connectedAt: string;
+  conversations: string[];
+}
+
+/**
+ * The session of every live socket, shared by all workers and pods when Redis is on. Each socket is
+ * written only by the worker that holds it. A failing store never fails the socket: sessions are
+ * bookkeeping for operators and other workers, not a gate.
+ */
+export abstract class SessionStore {
+  abstract open(sid: string, record: Omit<SessionRecord, 'conversations'>): Promise<void>;
+  abstract setConversations(sid: string, conversations: string[]): Promise<void>;
+  abstract close(sid: string): Promise<void>;
+  abstract get(sid: string): Promise<SessionRecord | undefined>;
+  /** How many sessions exist across all workers (SCAN, never KEYS). */
+  abstract count(): Promise<number>;
+}

@@ -1,0 +1,391 @@
+import { randomUUID } from 'node:crypto';
+import {
+  connectChat,
+  collect,
+  request,
+  TEST_JWT_SECRET,
+  tokenFor,
+  type ChatClient,
+} from './support/chat-client.js';
+import { sleep, waitFor } from './support/ports.js';
+import { RedisServer } from './support/redis-server.js';
+import { ServiceProcess, stopAllServices } from './support/service.js';
+
+interface MessageView {
+  id: string;
+  conversationId: string;
+  seq: number;
+  role: string;
+  authorId: string;
+  content: string;
+  status: string;
+  createdAt: string;
+}
+interface AckError {
+  ok: false;
+  error: { code: string; message: string };
+}
+
+const ORIGIN = 'https://chat.example.com';
+let redis: RedisServer;
+let service: ServiceProcess;
+const sockets: ChatClient[] = [];
+
+async function client(userId: string, options = {}): Promise<ChatClient> {
+  const socket = await connectChat(service.baseUrl, tokenFor(userId), options);
+  sockets.push(socket);
+  return socket;
+}
+
+async function conversationOf(owner: ChatClient, memberIds: string[] = []): Promise<string> {
+  const created = await request<{ ok: true; conversation: { id: string } }>(owner, 'conversation:create', {
+    title: 'Support',
+    memberIds,
+  });
+  expect(created.ok).toBe(true);
+  return created.conversation.id;
+}
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  service = await ServiceProcess.start({
+    REDIS_ENABLED: 'true',
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: 'chat-e2e',
+    JWT_SECRET: TEST_JWT_SECRET,
+    CORS_ORIGINS: ORIGIN,
+  });
+});
+
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.close();
+});
+
+afterAll(async () => {
+  await stopAllServices();
+  await redis.stop();
+});
+
+describe('authentication, before the connection is accepted', () => {
+  const refusals: [string, () => string | undefined][] = [
+    ['no token', () => undefined],
+    [
+      'a token signed with another secret',
+      () => tokenFor('mallory', { secret: 'another-secret-another-secret-0000' }),
+    ],
+    ['an expired token', () => tokenFor('alice', { expiresInSeconds: -10 })],
+    [
+      'an alg:none token',
+      () => {
+        const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+        return `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ sub: 'alice', name: 'A', exp: Date.now() / 1000 + 600 })}.`;
+      },
+    ],
+    ['garbage', () => 'not.a.jwt'],
+  ];
+
+  it.each(refusals)('refuses %s with connect_error "unauthorized"', async (_case, token) => {
+    for (const transports of [['polling', 'websocket'], ['websocket']]) {
+      await expect(connectChat(service.baseUrl, token(), { transports })).rejects.toThrow('unauthorized');
+    }
+  });
+
+  it('refuses a foreign Origin on polling and on websocket handshakes', async () => {
+    for (const transports of [['polling'], ['websocket']]) {
+      await expect(
+        connectChat(service.baseUrl, tokenFor('alice'), {
+          transports,
+          extraHeaders: { Origin: 'https://evil.example' },
+        }),
+      ).rejects.toThrow();
+    }
+    const allowed = await client('alice', { extraHeaders: { Origin: ORIGIN } });
+    expect(allowed.connected).toBe(true);
+  });
+
+  it('disconnects a socket when its token expires', async () => {
+    const socket = await connectChat(service.baseUrl, tokenFor('short-lived', { expiresInSeconds: 2 }));
+    sockets.push(socket);
+    const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    expect(reason).toBe('io server disconnect');
+  });
+});
+
+describe('conversations and messages', () => {
+  it('delivers message:new to every socket of the room exactly once, with rising seq', async () => {
+    const alice = await client('alice');
+    const aliceTab2 = await client('alice', { transports: ['websocket'] });
+    const bob = await client('bob');
+    const id = await conversationOf(alice, ['bob']);
+    for (const socket of [alice, aliceTab2, bob]) {
+      expect(await request(socket, 'conversation:join', { conversationId: id })).toEqual({
+        ok: true,
+        conversationId: id,
+        messages: [],
+      });
+    }
+    const inboxes = [alice, aliceTab2, bob].map((socket) => collect<MessageView>(socket, 'message:new'));
+
+    const first = await request<{ ok: true; message: MessageView }>(bob, 'message:send', {
+      conversationId: id,
+      content: 'hello',
+    });
+    const second = await request<{ ok: true; message: MessageView }>(alice, 'message:send', {
+      conversationId: id,
+      content: 'hi bob',
+    });
+    expect(first.message).toMatchObject({
+      seq: 1,
+      role: 'user',
+      authorId: 'bob',
+      content: 'hello',
+      status: 'complete',
+    });
+    expect(second.message.seq).toBe(2);
+    expect(new Date(first.message.createdAt).toISOString()).toBe(first.message.createdAt);
+
+    await waitFor(() => inboxes.every((inbox) => inbox.length === 2), {
+      what: 'two deliveries to each socket',
+    });
+    await sleep(300);
+    for (const inbox of inboxes) expect(inbox.map((m) => m.seq)).toEqual([1, 2]);
+    expect(service.output).toContain('WebSocket connected: User bob (sid: ');
+    expect(service.output).toMatch(new RegExp(`User bob joined conversation ${id}`));
+  });
+
+  it('returns the first message for a repeated clientMessageId, and broadcasts it once', async () => {
+    const alice = await client('alice');
+    const id = await conversationOf(alice);
+    await request(alice, 'conversation:join', { conversationId: id });
+    const inbox = collect<MessageView>(alice, 'message:new');
+    const payload = { conversationId: id, content: 'only once', clientMessageId: 'c-42' };
+    const [a, b] = await Promise.all([
+      request<{ message: MessageView }>(alice, 'message:send', payload),
+      request<{ message: MessageView }>(alice, 'message:send', payload),
+    ]);
+    const c = await request<{ message: MessageView }>(alice, 'message:send', payload);
+    expect(new Set([a.message.id, b.message.id, c.message.id]).size).toBe(1);
+    await sleep(300);
+    expect(inbox).toHaveLength(1);
+    const synced = await request<{ messages: MessageView[] }>(alice, 'conversation:sync', {
+      conversationId: id,
+      afterSeq: 0,
+    });
+    expect(synced.messages.map((m) => m.content)).toEqual(['only once']);
+  });
+
+  it('syncs every message after a seq, in order', async () => {
+    const alice = await client('alice');
+    const id = await conversationOf(alice);
+    for (let i = 1; i <= 5; i++)
+      await request(alice, 'message:send', { conversationId: id, content: `m${i}` });
+    const synced = await request<{ ok: true; messages: MessageView[] }>(alice, 'conversation:sync', {
+      conversationId: id,
+      afterSeq: 2,
+    });
+    expect(synced.messages.map((m) => [m.seq, m.content])).toEqual([
+      [3, 'm3'],
+      [4, 'm4'],
+      [5, 'm5'],
+    ]);
+    const joined = await request<{ messages: MessageView[] }>(alice, 'conversation:join', {
+      conversationId: id,
+    });
+    expect(joined.messages).toHaveLength(5);
+  });
+
+  it('relays typing to the others in the room, not back to the typist', async () => {
+    const alice = await client('alice');
+    const bob = await client('bob');
+    const id = await conversationOf(alice, ['bob']);
+    await request(alice, 'conversation:join', { conversationId: id });
+    await request(bob, 'conversation:join', { conversationId: id });
+    const seenByBob = collect(bob, 'typing');
+    const seenByAlice = collect(alice, 'typing');
+    expect(await request(alice, 'typing', { conversationId: id, isTyping: true })).toEqual({ ok: true });
+    await waitFor(() => seenByBob.length === 1, { what: 'typing at bob' });
+    expect(seenByBob[0]).toEqual({ conversationId: id, userId: 'alice', name: 'User alice', isTyping: true });
+    expect(seenByAlice).toHaveLength(0);
+  });
+
+  it('answers FORBIDDEN to a non-member on join, sync and send, NOT_FOUND for no such conversation', async () => {
+    const alice = await client('alice');
+    const mallory = await client('mallory');
+    const id = await conversationOf(alice);
+    for (const [event, payload] of [
+      ['conversation:join', { conversationId: id }],
+      ['conversation:sync', { conversationId: id, afterSeq: 0 }],
+      ['message:send', { conversationId: id, content: 'let me in' }],
+    ] as const) {
+      const answer = await request<AckError>(mallory, event, payload);
+      expect(answer).toEqual({ ok: false, error: { code: 'FORBIDDEN', message: expect.any(String) } });
+    }
+    expect(
+      await request<AckError>(mallory, 'conversation:join', { conversationId: randomUUID() }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
+    const synced = await request<{ messages: MessageView[] }>(alice, 'conversation:sync', {
+      conversationId: id,
+      afterSeq: 0,
+    });
+    expect(synced.messages).toEqual([]);
+  });
+});
+
+describe('bad input costs nothing but the bad request', () => {
+  it('refuses each bad payload with VALIDATION_FAILED while a control client keeps chatting', async () => {
+    const attacker = await client('attacker');
+    const control = await client('control');
+    const controlRoom = await conversationOf(control);
+    const attackerRoom = await conversationOf(attacker);
+    await request(control, 'conversation:join', { conversationId: controlRoom });
+
+    const bad: unknown[] = [
+      { conversationId: attackerRoom },
+      { conversationId: attackerRoom, content: '' },
+      { conversationId: attackerRoom, content: '   ' },
+      { conversationId: attackerRoom, content: 'x'.repeat(8001) },
+      { conversationId: attackerRoom, content: 42 },
+      { conversationId: 7, content: 'hi' },
+      { conversationId: attackerRoom, content: 'hi', clientMessageId: { $gt: '' } },
+      { conversationId: attackerRoom, content: 'hi', extra: 'field' },
+      null,
+      [],
+      ['x', 'y'],
+      'a string',
+      12,
+    ];
+    for (const payload of bad) {
+      const answer = await request<AckError>(attacker, 'message:send', payload);
+      expect(answer).toEqual({
+        ok: false,
+        error: { code: 'VALIDATION_FAILED', message: expect.any(String) },
+      });
+    }
+    expect(
+      await request<AckError>(attacker, 'conversation:sync', { conversationId: attackerRoom, afterSeq: -1 }),
+    ).toMatchObject({
+      error: { code: 'VALIDATION_FAILED' },
+    });
+    expect(
+      await request<AckError>(attacker, 'typing', { conversationId: attackerRoom, isTyping: 'yes' }),
+    ).toMatchObject({
+      error: { code: 'VALIDATION_FAILED' },
+    });
+
+    // No ack callback, unknown events: nothing answers, nothing breaks.
+    attacker.emit('message:send', { conversationId: attackerRoom, content: 'fire and forget' });
+    attacker.emit('message:send', null);
+    attacker.emit('no:such:event', { x: 1 });
+    attacker.emit('conversation:create');
+    await sleep(200);
+    expect(attacker.connected).toBe(true);
+    const stored = await request<{ messages: MessageView[] }>(attacker, 'conversation:sync', {
+      conversationId: attackerRoom,
+      afterSeq: 0,
+    });
+    expect(stored.messages.map((m) => m.content)).toEqual(['fire and forget']);
+
+    const reply = await request<{ ok: boolean }>(control, 'message:send', {
+      conversationId: controlRoom,
+      content: 'still here',
+    });
+    expect(reply.ok).toBe(true);
+    expect(service.output).not.toMatch(/Internal server error/);
+  });
+
+  it.each([
+    ['a 100k-character message', () => 'x'.repeat(100_000)],
+    ['a 5 MB frame', () => 'x'.repeat(5 * 1024 * 1024)],
+  ])('drops only the socket that sends %s', async (_case, content) => {
+    for (const transports of [['polling'], ['websocket']]) {
+      const attacker = await client('attacker', { transports });
+      const control = await client('control');
+      const room = await conversationOf(control);
+      await request(control, 'conversation:join', { conversationId: room });
+      const gone = new Promise<string>((resolve) => attacker.once('disconnect', resolve));
+      attacker.emit('message:send', { conversationId: room, content: content() }, () => undefined);
+      expect(await gone).toMatch(/transport (close|error)|ping timeout|parse error/);
+      const reply = await request<{ ok: boolean }>(control, 'message:send', {
+        conversationId: room,
+        content: 'unharmed',
+      });
+      expect(reply.ok).toBe(true);
+    }
+    expect((await service.get('/api/health')).status).toBe(200);
+  });
+
+  it('answers RATE_LIMITED once a user exceeds the limit, on any of their sockets', async () => {
+    const first = await client('chatty');
+    const second = await client('chatty');
+    const room = await conversationOf(first);
+    const answers = await Promise.all(
+      Array.from({ length: 120 }, (_, i) =>
+        request<{ ok: boolean; error?: { code: string } }>(i % 2 ? first : second, 'message:send', {
+          conversationId: room,
+          content: `spam ${i}`,
+        }),
+      ),
+    );
+    const limited = answers.filter((a) => !a.ok);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(new Set(limited.map((a) => a.error?.code))).toEqual(new Set(['RATE_LIMITED']));
+    const other = await client('calm');
+    expect((await request<{ ok: boolean }>(other, 'conversation:create', {})).ok).toBe(true);
+  });
+});
+
+describe('sessions in Redis', () => {
+  it('keeps a hash per live socket with a TTL and deletes it on disconnect', async () => {
+    const observer = redis.client();
+    const alice = await client('alice');
+    const id = await conversationOf(alice);
+    await request(alice, 'conversation:join', { conversationId: id });
+    const key = `chat-e2e:session:${alice.id}`;
+    const hash = await observer.hgetall(key);
+    expect(hash).toMatchObject({
+      userId: 'alice',
+      name: 'User alice',
+      pid: String(service.child.pid),
+      conversations: JSON.stringify([id]),
+    });
+    expect(new Date(hash.connectedAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(await observer.ttl(key)).toBeGreaterThan(3000);
+    alice.close();
+    await waitFor(async () => (await observer.exists(key)) === 0, {
+      timeoutMs: 5000,
+      what: 'session hash deleted',
+    });
+    observer.disconnect();
+  });
+});
+
+describe('two instances sharing one Redis', () => {
+  it('delivers a message sent through one to the room members on the other', async () => {
+    const other = await ServiceProcess.start({
+      REDIS_ENABLED: 'true',
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'chat-e2e',
+      JWT_SECRET: TEST_JWT_SECRET,
+      CORS_ORIGINS: ORIGIN,
+      DATABASE_URL: `sqlite:${service.dataDir}/chat.db`,
+    });
+    const alice = await client('alice');
+    const bob = await connectChat(other.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+    sockets.push(bob);
+    const id = await conversationOf(alice, ['bob']);
+    await request(alice, 'conversation:join', { conversationId: id });
+    await request(bob, 'conversation:join', { conversationId: id });
+    const bobInbox = collect<MessageView>(bob, 'message:new');
+    const aliceInbox = collect<MessageView>(alice, 'message:new');
+    await request(alice, 'message:send', { conversationId: id, content: 'across instances' });
+    await request(bob, 'message:send', { conversationId: id, content: 'and back' });
+    await waitFor(() => bobInbox.length === 2 && aliceInbox.length === 2, {
+      what: 'cross-instance delivery',
+    });
+    expect(bobInbox.map((m) => m.content)).toEqual(['across instances', 'and back']);
+    await other.stop();
+  });
+});

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
+import { ConversationsService } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
 import { sleep } from './support/ports.js';
@@ -143,6 +144,35 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       // Messages without a key never collide.
       await expect(repository.insert(message(id, 3))).resolves.toBeDefined();
       await expect(repository.insert(message(id, 4))).resolves.toBeDefined();
+    });
+
+    it('hands out gapless, unique seqs to concurrent senders', async () => {
+      // PostgreSQL: two connections race, as two workers would. SQLite: one connection (two in one
+      // thread would deadlock in better-sqlite3's synchronous busy wait); across processes the
+      // 4-worker chat test covers it.
+      const second =
+        kind === 'postgres'
+          ? await new DataSource(dataSourceOptions(configFor(database.url))).initialize()
+          : dataSource;
+      try {
+        const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
+        const { id } = await one.create('alice', 'race', ['bob']);
+        const send = (service: ConversationsService, author: string, i: number) =>
+          service.append({
+            conversationId: id,
+            authorId: author,
+            role: 'user',
+            content: `${author} ${i}`,
+            status: 'complete',
+          });
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) => [send(one, 'alice', i), send(two, 'bob', i)]).flat(),
+        );
+        const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
+        expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
+      } finally {
+        if (second !== dataSource) await second.destroy();
+      }
     });
 
     it('refuses a member or message of a conversation that does not exist', async () => {

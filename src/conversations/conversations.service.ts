@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Mutex } from 'async-mutex';
-import { DataSource, type EntityManager, MoreThan, QueryFailedError } from 'typeorm';
+import { DataSource, MoreThan, QueryFailedError } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
+import { runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
@@ -23,21 +23,7 @@ export interface NewMessage {
 /** Conversations, membership and messages, in the database. Every write is committed before it returns. */
 @Injectable()
 export class ConversationsService {
-  /**
-   * TypeORM drives better-sqlite3 through ONE connection per process, so two transactions started
-   * concurrently would nest on it ("cannot start a transaction within a transaction"): on SQLite this
-   * process's transactions take turns. PostgreSQL gives each its own pooled connection.
-   */
-  private readonly transactionTurns?: Mutex;
-
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
-    if (dataSource.options.type === 'better-sqlite3') this.transactionTurns = new Mutex();
-  }
-
-  private inTransaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const run = () => this.dataSource.transaction(work);
-    return this.transactionTurns ? this.transactionTurns.runExclusive(run) : run();
-  }
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async create(
     creatorId: string,
@@ -46,7 +32,7 @@ export class ConversationsService {
   ): Promise<ConversationView> {
     const id = randomUUID();
     const members = [...new Set([creatorId, ...memberIds])];
-    await this.inTransaction(async (manager) => {
+    await runInTransaction(this.dataSource, async (manager) => {
       await manager.insert(Conversation, { id, title: title ?? null, createdBy: creatorId });
       await manager.insert(
         ConversationMember,
@@ -87,7 +73,7 @@ export class ConversationsService {
     const earlier = await this.findByClientId(input.authorId, input.clientMessageId);
     if (earlier) return { message: earlier, duplicate: true };
     try {
-      const message = await this.inTransaction(async (manager) => {
+      const message = await runInTransaction(this.dataSource, async (manager) => {
         // The UPDATE comes first: it takes the conversation's write lock (a row lock on PostgreSQL,
         // the database write lock on SQLite) before anything is read, so concurrent senders on any
         // worker queue up here instead of reading the same seq, and SQLite never has to upgrade a

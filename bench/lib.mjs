@@ -1,0 +1,146 @@
+// Helpers shared by the benchmark runner (run.mjs) and its load generators (load-generator.mjs).
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export { sleep };
+
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution. Processes on one machine share the wall
+ * clock, so a send time stamped in one load process can be compared with a receive time in another.
+ */
+export const wallNow = () => performance.timeOrigin + performance.now();
+
+/** A loopback TCP port that was free a moment ago (the OS picks it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET on a loopback URL: resolves `{ status, body }`, or `{ status: 0, body: <error> }` on failure. */
+export function httpGet(url, timeoutMs = 2_000) {
+  return new Promise((resolve) => {
+    const request = http.get(url, { timeout: timeoutMs, agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        if (body.length < 64 * 1024) body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('error', (error) => resolve({ status: 0, body: error.message }));
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', (error) => resolve({ status: 0, body: error.message }));
+  });
+}
+
+/** Polls `probe` until it returns a truthy value or `timeoutMs` passes; returns the value or throws. */
+export async function waitUntil(probe, { timeoutMs, intervalMs = 200, what }) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    last = value;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (${last})` : ''}`);
+}
+
+/** Nearest-rank percentile of an ascending array (`p` in 0..100); NaN when empty. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+/** Adds `n` to `counts[key]` (a plain object used as a histogram of messages or codes). */
+export function bump(counts, key, n = 1) {
+  counts[key] = (counts[key] ?? 0) + n;
+}
+
+/** Sums several `bump` histograms into a new one. */
+export function mergeCounts(list) {
+  const total = {};
+  for (const counts of list) for (const [key, n] of Object.entries(counts)) bump(total, key, n);
+  return total;
+}
+
+const MAX_TREE = 1_000;
+
+/**
+ * `rootPid` and its descendants (the primary and its workers), read from
+ * `/proc/<pid>/task/<tid>/children`. A process that exits between two reads is skipped.
+ */
+export function processTree(rootPid) {
+  const seen = new Set();
+  const queue = [rootPid];
+  while (queue.length > 0 && seen.size < MAX_TREE) {
+    const pid = queue.shift();
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    let tasks;
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      seen.delete(pid); // it exited: nothing to count
+      continue;
+    }
+    for (const tid of tasks) {
+      const children = readProc(`/proc/${pid}/task/${tid}/children`);
+      for (const child of children.split(/\s+/)) if (child) queue.push(Number(child));
+    }
+  }
+  return [...seen];
+}
+
+/** The file's text, or '' when the process behind it is gone. */
+function readProc(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return ''; // the process exited while we were reading: it holds no memory and no CPU any more
+  }
+}
+
+/** Sum of VmRSS (KiB) over `pids`. */
+export function rssKiB(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readProc(`/proc/${pid}/status`));
+    if (match) total += Number(match[1]);
+  }
+  return total;
+}
+
+let clockTicks;
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, 100 on Linux in practice). */
+function ticksPerSecond() {
+  if (clockTicks === undefined) {
+    const probe = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(probe.stdout?.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** CPU seconds (user + system) spent so far by `pids`. */
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readProc(`/proc/${pid}/stat`);
+    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields.length > 13) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / ticksPerSecond();
+}

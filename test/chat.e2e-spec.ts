@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   connectChat,
   collect,
+  expectDeliveryAcross,
   request,
   TEST_JWT_SECRET,
   tokenFor,
@@ -372,20 +373,7 @@ describe('two instances sharing one Redis', () => {
       CORS_ORIGINS: ORIGIN,
       DATABASE_URL: `sqlite:${service.dataDir}/chat.db`,
     });
-    const alice = await client('alice');
-    const bob = await connectChat(other.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
-    sockets.push(bob);
-    const id = await conversationOf(alice, ['bob']);
-    await request(alice, 'conversation:join', { conversationId: id });
-    await request(bob, 'conversation:join', { conversationId: id });
-    const bobInbox = collect<MessageView>(bob, 'message:new');
-    const aliceInbox = collect<MessageView>(alice, 'message:new');
-    await request(alice, 'message:send', { conversationId: id, content: 'across instances' });
-    await request(bob, 'message:send', { conversationId: id, content: 'and back' });
-    await waitFor(() => bobInbox.length === 2 && aliceInbox.length === 2, {
-      what: 'cross-instance delivery',
-    });
-    expect(bobInbox.map((m) => m.content)).toEqual(['across instances', 'and back']);
+    await expectDeliveryAcross(service, other);
     await other.stop();
   });
 });

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expectDeliveryAcross, TEST_JWT_SECRET } from './support/chat-client.js';
 import { waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
@@ -50,13 +51,15 @@ describe('REDIS_MODE=sentinel', () => {
     const sentinel = await RedisServer.start({ configFile: config, args: ['--sentinel'] });
     servers.push(sentinel);
 
-    const service = await ServiceProcess.start({
+    const env = {
       REDIS_ENABLED: 'true',
       REDIS_MODE: 'sentinel',
+      JWT_SECRET: TEST_JWT_SECRET,
       REDIS_URL: 'redis://:sentinel-mode-pw@ignored-host:1',
       REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
       REDIS_SENTINEL_NAME: 'mymaster',
-    });
+    };
+    const service = await ServiceProcess.start(env);
     await expectReadyWithRedis(service);
     expect(service.output).toContain(
       `Redis manager initialized: sentinel://127.0.0.1:${sentinel.port}/mymaster`,
@@ -102,13 +105,25 @@ describe('REDIS_MODE=cluster', () => {
     );
     probe.disconnect();
 
-    const service = await ServiceProcess.start({
+    const env = {
       REDIS_ENABLED: 'true',
       REDIS_MODE: 'cluster',
+      JWT_SECRET: TEST_JWT_SECRET,
       REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
-    });
+    };
+    const service = await ServiceProcess.start(env);
     await expectReadyWithRedis(service);
     expect(service.output).toContain('Redis manager initialized: cluster://127.0.0.1:');
+
+    // Two instances deliver across through sharded pub/sub (SSUBSCRIBE on the shard owning the channel).
+    const other = await ServiceProcess.start({ ...env, DATABASE_URL: `sqlite:${service.dataDir}/chat.db` });
+    await expectReadyWithRedis(other);
+    await expectDeliveryAcross(service, other);
+    const observers = nodes.map((n) => n.client());
+    const shardChannels = await Promise.all(observers.map((o) => o.call('PUBSUB', 'SHARDCHANNELS')));
+    for (const observer of observers) observer.disconnect();
+    expect((shardChannels as string[][]).flat().length).toBeGreaterThan(0);
+    expect((await other.stop()).code).toBe(0);
     expect((await service.stop()).code).toBe(0);
   });
 });

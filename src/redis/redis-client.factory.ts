@@ -40,6 +40,9 @@ export function createRedisClient(config: RedisConfig, role: RedisRole): RedisCl
     case 'cluster':
       return new Cluster(config.clusterNodes, {
         clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
+        // Sharded pub/sub (SSUBSCRIBE) must reach the node that owns each channel's slot: the
+        // subscriber keeps one connection per shard instead of one to a random node.
+        shardedSubscribers: role === 'subscriber',
         redisOptions: { ...options, username, password, ...tlsOptions },
       });
     case 'sentinel':

@@ -57,3 +57,34 @@ export function collect<T = unknown>(socket: ChatClient, event: string): T[] {
   socket.on(event, (payload: T) => received.push(payload));
   return received;
 }
+
+/**
+ * Alice on `first`, Bob on `second`, one conversation: each sends once and both must receive both
+ * messages. Proves broadcasts cross processes through Redis. Both services must share a database.
+ */
+export async function expectDeliveryAcross(
+  first: { baseUrl: string },
+  second: { baseUrl: string },
+): Promise<void> {
+  const alice = await connectChat(first.baseUrl, tokenFor('alice'));
+  const bob = await connectChat(second.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+  try {
+    const created = await request<{ conversation: { id: string } }>(alice, 'conversation:create', {
+      memberIds: ['bob'],
+    });
+    const conversationId = created.conversation.id;
+    await request(alice, 'conversation:join', { conversationId });
+    await request(bob, 'conversation:join', { conversationId });
+    const inboxes = [alice, bob].map((socket) => collect<{ content: string }>(socket, 'message:new'));
+    await request(alice, 'message:send', { conversationId, content: 'across instances' });
+    await request(bob, 'message:send', { conversationId, content: 'and back' });
+    const deadline = Date.now() + 10_000;
+    while (inboxes.some((inbox) => inbox.length < 2) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    for (const inbox of inboxes)
+      expect(inbox.map((m) => m.content)).toEqual(['across instances', 'and back']);
+  } finally {
+    alice.close();
+    bob.close();
+  }
+}

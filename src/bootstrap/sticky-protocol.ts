@@ -1,0 +1,53 @@
+/** The IPC messages between the primary and its workers (JSON over the fork channel). */
+
+/** Added by `runPrimary` to a worker's arguments; `isStickyWorker()` looks for it. */
+export const STICKY_WORKER_FLAG = '--sticky-worker';
+
+/** Primary -> worker, with the client's socket as the handle: a WebSocket upgrade to take over. */
+export interface UpgradeMessage {
+  type: 'sticky:upgrade';
+  /** The request line, headers and any bytes read past them, base64. */
+  head: string;
+  /** Set when the request had no sid: the primary counted a new session on this worker. */
+  token?: number;
+}
+
+export type PrimaryMessage = UpgradeMessage;
+
+export type WorkerMessage =
+  /** The worker's HTTP server listens on this loopback port: it is ready for traffic. */
+  | { type: 'sticky:listening'; port: number }
+  /** An Engine.IO session opened; `token` when it came from an upgrade handed over without a sid. */
+  | { type: 'sticky:open'; sid: string; token?: number }
+  | { type: 'sticky:close'; sid: string }
+  /** A handed-over upgrade without a sid opened no session. */
+  | { type: 'sticky:release'; token: number };
+
+export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+  const candidate = message as Partial<UpgradeMessage> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate?.type === 'sticky:upgrade' &&
+    typeof candidate.head === 'string'
+  );
+}
+
+export function isWorkerMessage(message: unknown): message is WorkerMessage {
+  const candidate = message as { type?: unknown; sid?: unknown; port?: unknown; token?: unknown } | null;
+  if (typeof candidate !== 'object' || candidate === null) return false;
+  switch (candidate.type) {
+    case 'sticky:listening':
+      return Number.isInteger(candidate.port);
+    case 'sticky:open':
+      return (
+        typeof candidate.sid === 'string' &&
+        (candidate.token === undefined || Number.isInteger(candidate.token))
+      );
+    case 'sticky:close':
+      return typeof candidate.sid === 'string';
+    case 'sticky:release':
+      return Number.isInteger(candidate.token);
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,110 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { Logger } from '@nestjs/common';
+import {
+  STICKY_WORKER_FLAG,
+  type PrimaryMessage,
+  type WorkerMessage,
+  isPrimaryMessage,
+} from './sticky-protocol.js';
+
+/** The part of Engine.IO's server (`io.engine`) the worker side needs. */
+export interface StickyEngine {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Engine.IO's own listener signatures
+  on(event: string, fn: (...args: any[]) => void): void;
+  clientsCount: number;
+}
+
+/** The fields of an Engine.IO socket read here. */
+interface EngineSocket {
+  id: string;
+  request?: { socket?: unknown };
+  once(event: 'close', fn: () => void): void;
+}
+
+/**
+ * Whether this process is a worker forked by `runPrimary`. Decided from the command-line flag the
+ * primary adds (and the IPC channel fork opens), not from the environment, which a worker inherits
+ * from its primary and an operator may set by mistake.
+ */
+export function isStickyWorker(): boolean {
+  return process.argv.includes(STICKY_WORKER_FLAG) && typeof process.send === 'function';
+}
+
+/**
+ * Serves `httpServer` through the primary: it listens on a private loopback port (never on PORT),
+ * which the primary's proxy reaches for plain HTTP, accepts WebSocket connections the primary hands
+ * over, and reports Engine.IO sessions opening and closing so the primary routes by sid.
+ *
+ * Call it once the Nest app is initialised (`app.init()`, not `app.listen()`), with
+ * `app.getHttpServer()` and the Socket.IO server's `io.engine`. Resolves when the primary has been told
+ * where to send traffic. If the primary goes away, the worker sends itself SIGTERM (graceful exit).
+ */
+export async function serveThroughPrimary(httpServer: HttpServer, engine: StickyEngine): Promise<void> {
+  if (!isStickyWorker()) throw new Error('serveThroughPrimary: this process was not forked by runPrimary');
+  if (httpServer.listening) throw new Error('serveThroughPrimary: the HTTP server must not listen yet');
+  const logger = new Logger('StickyWorker');
+  const send = (message: WorkerMessage) => {
+    // A failed send means the primary is gone; the 'disconnect' handler below takes over.
+    if (process.connected) process.send!(message, undefined, {}, () => undefined);
+  };
+
+  // Handshake tokens of WebSocket connections the primary handed over without a sid (new sessions it
+  // counted in advance): each is answered once, by the session it opened or by its release.
+  const pendingUpgrades = new Map<unknown, number>();
+  const settleUpgrade = (socket: unknown, sid?: string) => {
+    const token = pendingUpgrades.get(socket);
+    if (token === undefined) return undefined;
+    pendingUpgrades.delete(socket);
+    if (!sid) send({ type: 'sticky:release', token });
+    return token;
+  };
+
+  engine.on('connection', (socket: EngineSocket) => {
+    const token = settleUpgrade(socket.request?.socket, socket.id);
+    send({ type: 'sticky:open', sid: socket.id, token });
+    socket.once('close', () => send({ type: 'sticky:close', sid: socket.id }));
+  });
+  engine.on('connection_error', (error: { req?: { socket?: unknown } }) => settleUpgrade(error.req?.socket));
+
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (!isPrimaryMessage(message)) return;
+    acceptUpgrade(message, handle as Socket | undefined);
+  });
+
+  const acceptUpgrade = (message: PrimaryMessage, socket: Socket | undefined) => {
+    if (!socket) {
+      // The client went away while its socket was in transit.
+      if (message.token !== undefined) send({ type: 'sticky:release', token: message.token });
+      return;
+    }
+    if (message.token !== undefined) {
+      pendingUpgrades.set(socket, message.token);
+      socket.once('close', () => settleUpgrade(socket));
+    }
+    // The primary already parsed this request: hand the connection to our HTTP server as if it had
+    // accepted it, then replay the request bytes so the server parses the upgrade itself.
+    httpServer.emit('connection', socket);
+    socket.emit('data', Buffer.from(message.head, 'base64'));
+    socket.resume();
+  };
+
+  process.once('disconnect', () => {
+    logger.warn('The primary went away; shutting down');
+    process.kill(process.pid, 'SIGTERM');
+  });
+
+  // Only the primary connects here, over a keep-alive pool: keep idle connections longer than its
+  // pool does, so it never reuses a connection this side is closing.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(0, '127.0.0.1', () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as { port: number };
+  send({ type: 'sticky:listening', port });
+}

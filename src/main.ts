@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
+import { installProcessGuards } from './bootstrap/process-guards.js';
 import { runWorker } from './bootstrap/worker.js';
 import { type AppConfig, ConfigValidationError, loadConfig } from './config/index.js';
 
@@ -17,6 +18,7 @@ function configOrExit(): AppConfig {
 }
 
 async function main(): Promise<void> {
+  installProcessGuards();
   const config = configOrExit();
   if (config.server.workers > 1) {
     new Logger('Bootstrap').warn(

@@ -144,3 +144,13 @@ export function cpuSeconds(pids) {
   }
   return ticks / ticksPerSecond();
 }
+
+/**
+ * The process's start time (clock ticks since boot), or undefined once it is gone: with the pid it
+ * identifies one process, so a pid the kernel has reused since is never mistaken for it.
+ */
+export function startTime(pid) {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}

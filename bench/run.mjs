@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { clearTimeout, setTimeout } from 'node:timers';
+import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -22,6 +22,7 @@ import {
   processTree,
   rssKiB,
   sleep,
+  startTime,
   waitUntil,
   wallNow,
 } from './lib.mjs';
@@ -43,6 +44,7 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --transports T       default (long-polling first, then upgrade) | websocket (default default)
   --only T             ours | reference: run one side only                   (default both)
   --procs N            load-generator processes the clients are split over  (default 2)
+  --rounds N           repeat the pair N times, alternating which goes first (default 1)
   --json FILE          also write every figure as JSON to FILE
   --keep               keep the temporary directory (server logs, SQLite file)
   --help`;
@@ -63,6 +65,7 @@ function parseOptions(argv) {
       transports: { type: 'string', default: 'default' },
       only: { type: 'string' },
       procs: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -89,6 +92,7 @@ function parseOptions(argv) {
     warmup: number('warmup', 0, 120, false),
     drain: number('drain', 0, 60, false),
     procs: number('procs', 1, 16),
+    rounds: number('rounds', 1, 10),
     transports: values.transports,
     targets: values.only ? [values.only] : ['ours', 'reference'],
     json: values.json,
@@ -109,10 +113,44 @@ function parseOptions(argv) {
 
 // ------------------------------------------------------------------------------------ child processes
 
-/** Process groups we started (redis-server, each server with its workers): killed whole on exit. */
+/** Process groups we started (redis-server, each server and its children): killed whole on exit. */
 const groups = new Set();
+/**
+ * Every server process seen (pid -> start time): a primary may put its workers in process groups of
+ * their own, out of reach of the group kill, and a worker orphaned by its primary leaves its tree.
+ */
+const serverProcesses = new Map();
+
+function rememberTree(rootPid) {
+  const pids = processTree(rootPid);
+  for (const pid of pids) {
+    const started = startTime(pid);
+    if (started !== undefined && !serverProcesses.has(pid)) serverProcesses.set(pid, started);
+  }
+  return pids;
+}
+
+/** Pids of remembered server processes still running (same pid and start time). */
+function survivors(pids = [...serverProcesses.keys()]) {
+  return pids.filter((pid) => serverProcesses.has(pid) && startTime(pid) === serverProcesses.get(pid));
+}
+
+function killSurvivors(pids) {
+  const alive = survivors(pids);
+  for (const pid of alive) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (error) {
+      if (error.code !== 'ESRCH') console.error(`bench: could not kill ${pid}: ${error.message}`);
+    }
+  }
+  for (const pid of pids ?? [...serverProcesses.keys()]) serverProcesses.delete(pid);
+  return alive.length;
+}
 /** Forked load generators. */
 const loaders = new Set();
+/** The temporary directory to remove if the run is interrupted (unless --keep). */
+let interruptedCleanup;
 
 /** SIGKILLs the process group led by `pid`; true if anything was still there. */
 function killGroup(pid, signal = 'SIGKILL') {
@@ -131,6 +169,8 @@ function killGroup(pid, signal = 'SIGKILL') {
 function killEverything() {
   for (const child of loaders)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of groups) rememberTree(pid);
+  killSurvivors();
   for (const pid of groups) {
     try {
       killGroup(pid);
@@ -149,6 +189,7 @@ for (const [signal, code] of [
   process.on(signal, () => {
     console.error(`\nbench: ${signal}: stopping every child process`);
     killEverything();
+    if (interruptedCleanup) rmSync(interruptedCleanup, { recursive: true, force: true });
     process.exit(code);
   });
 }
@@ -282,12 +323,17 @@ async function startServer(target, options, redis, workDir) {
     const ready = await httpGet(`${url}/api/ready`, 5_000);
     readiness = `/api/ready ${ready.status} ${ready.body.slice(0, 300)}`;
   }
+  rememberTree(child.pid);
   return { target, child, url, jwtSecret, logPath, dir, startMs: Date.now() - started, readiness };
 }
 
-/** SIGTERM, then SIGKILL of the whole group after 20 s; reports the exit and any orphaned worker. */
+/**
+ * SIGTERM to the primary, SIGKILL to the whole tree after 20 s. Reports the exit, and any server
+ * process still running once the primary has exited (a primary should wait for its workers).
+ */
 async function stopServer(server) {
   const started = Date.now();
+  const tree = alive(server.child) ? rememberTree(server.child.pid) : [];
   if (alive(server.child)) server.child.kill('SIGTERM');
   let timer;
   const result = await Promise.race([
@@ -296,9 +342,20 @@ async function stopServer(server) {
   ]);
   clearTimeout(timer);
   let exit = result ? `${result.code ?? result.signal}` : 'none within 20 s: SIGKILL';
-  if (killGroup(server.child.pid)) exit += ' (workers outlived the primary: killed)';
-  if (!result) await server.child.exited;
-  return { exit, stopMs: Date.now() - started };
+  if (!result) {
+    killGroup(server.child.pid);
+    await server.child.exited;
+  }
+  const stopMs = Date.now() - started;
+  const atExit = survivors(tree).length;
+  if (atExit > 0) {
+    await sleep(1_000);
+    const later = survivors(tree).length;
+    exit += ` (${atExit} worker(s) still running when the primary exited, ${later} a second later: killed)`;
+  }
+  killSurvivors(tree);
+  killGroup(server.child.pid);
+  return { exit, stopMs };
 }
 
 // ------------------------------------------------------------------------------------------------- load
@@ -361,6 +418,37 @@ class Loader {
   }
 }
 
+/**
+ * Waits until the server runs all its workers and they are idle. A primary may answer /api/health as
+ * soon as one worker is up: clients connected before the others boot would all land on that one, and
+ * memory measured then would miss the rest. Bounded: 60 s for the processes, then 30 s for quiet.
+ */
+async function settle(server, workers, pids) {
+  const expected = workers > 1 ? workers + 1 : 1;
+  try {
+    await waitUntil(() => pids().length >= expected, {
+      timeoutMs: 60_000,
+      what: `${expected} server processes`,
+    });
+  } catch (error) {
+    console.error(`${server.target}: ${error.message}; measuring anyway (${pids().length} processes)`);
+  }
+  let quiet = 0;
+  const deadline = Date.now() + 30_000;
+  let before = cpuSeconds(pids());
+  while (quiet < 2 && Date.now() < deadline) {
+    await sleep(500);
+    const now = cpuSeconds(pids());
+    quiet = now - before < 0.05 ? quiet + 1 : 0; // under 10% of one core over the half second
+    before = now;
+  }
+}
+
+/** The machine's 1-minute load average: other work on a shared machine skews every figure. */
+function loadAverage() {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
 async function sleepUntil(wallMs) {
   const wait = wallMs - wallNow();
   if (wait > 0) await sleep(wait);
@@ -368,8 +456,9 @@ async function sleepUntil(wallMs) {
 
 /** Connects, creates, joins, loads and measures one server; returns its figures. */
 async function measure(server, options, redis) {
-  const pids = () => processTree(server.child.pid);
-  await sleep(1_000); // let the workers settle after boot
+  const pids = () => rememberTree(server.child.pid);
+  await settle(server, options.workers, pids);
+  const loadAtStart = loadAverage();
   const processes = pids().length;
   const rssBefore = rssKiB(pids());
 
@@ -418,6 +507,7 @@ async function measure(server, options, redis) {
     await sleepUntil(windowEnd);
     const cpuEnd = { server: cpuSeconds(pids()), redis: cpuSeconds([redis.child.pid]) };
     const rssLoaded = rssKiB(pids());
+    const loadAtEnd = loadAverage();
     await sleep(options.drain * 1_000);
 
     const reports = (
@@ -430,6 +520,7 @@ async function measure(server, options, redis) {
       conversations,
       connectSeconds,
       processes,
+      load: { start: loadAtStart, end: loadAtEnd },
       rss: { before: rssBefore, after: rssAfter, loaded: rssLoaded },
       cpu: {
         server: (cpuEnd.server - cpuStart.server) / options.duration,
@@ -452,7 +543,7 @@ function sortedOf(arrays) {
   return all.sort();
 }
 
-function summarize({ options, reports, members, conversations, connectSeconds, processes, rss, cpu }) {
+function summarize({ options, reports, members, conversations, connectSeconds, processes, load, rss, cpu }) {
   const conversationOf = (key) => Number(key.slice(0, key.indexOf(':'))) % options.conversations;
   const received = new Map();
   for (const report of reports)
@@ -512,6 +603,7 @@ function summarize({ options, reports, members, conversations, connectSeconds, p
     connectedAtEnd: sum((report) => report.connectedAtEnd),
     otherEvents: mergeCounts(reports.map((report) => report.otherEvents)),
     processes,
+    load,
     rssKiB: { ...rss, perConnection: connected > 0 ? (rss.after - rss.before) / connected : Number.NaN },
     cpuCores: cpu,
     loadGenerators: reports.map((report) => ({
@@ -571,6 +663,7 @@ const ROWS = [
   ['other events received', (r) => String(count(r.otherEvents))],
   ['server start to /api/health (s)', (r) => fmt(r.server.startMs / 1_000), (r) => r.server.startMs],
   ['server stop on SIGTERM: exit, s', (r) => `${r.server.exit}, ${fmt(r.server.stopMs / 1_000)}`],
+  ['machine load average, start / end', (r) => `${fmt(r.load.start, 2)} / ${fmt(r.load.end, 2)}`],
   [
     'load-gen CPU (cores, per process)',
     (r) => r.loadGenerators.map((generator) => fmt(generator.cpuCores, 2)).join(' / '),
@@ -610,65 +703,137 @@ function printTable(results) {
 
 function printDetails(results) {
   for (const [target, result] of Object.entries(results)) {
+    const lines = [];
+    if (result.failed) lines.push(`failed: ${result.failed}`);
+    else {
+      if (result.server.readiness) lines.push(result.server.readiness);
+      const groupsOf = [
+        ['connect failures', result.connectFailures],
+        ['create failures', result.createFailures],
+        ['join failures', result.joinFailures],
+        ['ack failures by code', result.ackFailures],
+        ['disconnect reasons', result.disconnects],
+        ['other events', result.otherEvents],
+      ];
+      for (const [title, counts] of groupsOf) {
+        const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+        if (entries.length === 0) continue;
+        lines.push(`${title}:`);
+        for (const [message, n] of entries.slice(0, 20)) lines.push(`  ${String(n).padStart(7)}  ${message}`);
+      }
+      if (result.skipped > 0) lines.push(`note: ${result.skipped} sends skipped (50 unacknowledged already)`);
+      if (result.stillOutstanding > 0)
+        lines.push(`note: ${result.stillOutstanding} acks still outstanding at the end`);
+      if (result.duplicates > 0) lines.push(`note: ${result.duplicates} duplicate deliveries`);
+      if (result.unacknowledgedDelivered > 0)
+        lines.push(`note: ${result.unacknowledgedDelivered} deliveries of messages whose ack failed`);
+      if (result.misrouted > 0) lines.push(`note: ${result.misrouted} message:new for another conversation`);
+      if (result.connectedAtEnd < result.connected)
+        lines.push(
+          `note: ${result.connected - result.connectedAtEnd} clients no longer connected at the end`,
+        );
+    }
+    if (lines.length === 0) continue;
     console.log(`\n${target}:`);
-    if (result.failed) {
-      console.log(`  failed: ${result.failed}`);
-      continue;
-    }
-    if (result.server.readiness) console.log(`  ${result.server.readiness}`);
-    const groupsOf = [
-      ['connect failures', result.connectFailures],
-      ['create failures', result.createFailures],
-      ['join failures', result.joinFailures],
-      ['ack failures by code', result.ackFailures],
-      ['disconnect reasons', result.disconnects],
-      ['other events', result.otherEvents],
-    ];
-    for (const [title, counts] of groupsOf) {
-      const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
-      if (entries.length === 0) continue;
-      console.log(`  ${title}:`);
-      for (const [message, n] of entries.slice(0, 20))
-        console.log(`    ${String(n).padStart(7)}  ${message}`);
-    }
-    const notes = [];
-    if (result.skipped > 0) notes.push(`${result.skipped} sends skipped (50 unacknowledged already)`);
-    if (result.stillOutstanding > 0)
-      notes.push(`${result.stillOutstanding} acks still outstanding at the end`);
-    if (result.duplicates > 0) notes.push(`${result.duplicates} duplicate deliveries`);
-    if (result.unacknowledgedDelivered > 0)
-      notes.push(`${result.unacknowledgedDelivered} deliveries of messages whose ack failed`);
-    if (result.misrouted > 0) notes.push(`${result.misrouted} message:new for another conversation`);
-    if (result.connectedAtEnd < result.connected)
-      notes.push(`${result.connected - result.connectedAtEnd} clients no longer connected at the end`);
-    for (const note of notes) console.log(`  note: ${note}`);
+    for (const line of lines) console.log(`  ${line}`);
   }
 }
 
-function printTargets(results) {
-  const ours = results.ours;
-  const reference = results.reference;
-  if (!ours || ours.failed) return;
-  console.log('\nTargets:');
+/** The four target figures of one round (ratios undefined without a reference run). */
+function targetFigures(results) {
+  const { ours, reference } = results;
+  if (!ours || ours.failed) return undefined;
+  const withReference = reference && !reference.failed;
+  return {
+    connectFailures: ours.clients - ours.connected,
+    delivered: ours.deliveredRatio,
+    throughput: withReference ? ours.deliveredPerSecond / reference.deliveredPerSecond : undefined,
+    p99: withReference ? ours.latency.p99 / reference.latency.p99 : undefined,
+  };
+}
+
+function printTargets(figures, title = 'Targets') {
+  if (!figures) return;
+  console.log(`\n${title}:`);
   const line = (met, text) => console.log(`  [${met ? 'met' : 'MISSED'}] ${text}`);
-  const failures = count(ours.connectFailures);
-  line(failures === 0, `0 connect failures: ${failures}`);
-  line(ours.deliveredRatio === 1, `100% delivered: ${fmt(ours.deliveredRatio * 100, 2)}%`);
-  if (!reference || reference.failed) {
-    console.log('  (throughput and p99 targets need the reference run)');
+  line(figures.connectFailures === 0, `0 connect failures: ${figures.connectFailures}`);
+  line(figures.delivered === 1, `100% delivered: ${fmt(figures.delivered * 100, 2)}%`);
+  if (figures.throughput === undefined) {
+    console.log('  (the throughput and p99 targets need the reference run)');
     return;
   }
-  const throughput = ours.deliveredPerSecond / reference.deliveredPerSecond;
-  line(throughput >= 0.9, `delivered msgs/s >= 0.9x reference: ${fmt(throughput, 2)}x`);
-  const p99 = ours.latency.p99 / reference.latency.p99;
-  line(p99 <= 1.2, `p99 <= 1.2x reference: ${fmt(p99, 2)}x`);
+  line(figures.throughput >= 0.9, `delivered msgs/s >= 0.9x reference: ${fmt(figures.throughput, 2)}x`);
+  line(figures.p99 <= 1.2, `p99 <= 1.2x reference: ${fmt(figures.p99, 2)}x`);
+}
+
+function median(values) {
+  const sorted = Float64Array.from(values).sort();
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** With several rounds: the target figures of each, then the targets judged on all of them. */
+function printRounds(rounds) {
+  const figures = rounds.map((round) => targetFigures(round.results));
+  if (figures.some((figure) => !figure || figure.throughput === undefined)) return;
+  console.log('\nAll rounds (ratios = ours / reference):');
+  console.log('  round | first     | ours connect failures | ours delivered | msgs/s ratio | p99 ratio');
+  figures.forEach((figure, i) =>
+    console.log(
+      `  ${String(i + 1).padEnd(5)} | ${rounds[i].order[0].padEnd(9)} | ${String(figure.connectFailures).padEnd(21)} | ` +
+        `${`${fmt(figure.delivered * 100, 2)}%`.padEnd(14)} | ${`${fmt(figure.throughput, 2)}x`.padEnd(12)} | ${fmt(figure.p99, 2)}x`,
+    ),
+  );
+  printTargets(
+    {
+      connectFailures: figures.reduce((total, figure) => total + figure.connectFailures, 0),
+      delivered: Math.min(...figures.map((figure) => figure.delivered)),
+      throughput: median(figures.map((figure) => figure.throughput)),
+      p99: median(figures.map((figure) => figure.p99)),
+    },
+    `Targets over ${rounds.length} rounds (connect failures summed, the worst delivery, median ratios)`,
+  );
 }
 
 // ------------------------------------------------------------------------------------------------- main
 
+/** Starts one server, measures it, stops it: its figures, or `{ failed }` with the reason. */
+async function runTarget(target, label, options, redis, workDir) {
+  let server;
+  let watcher;
+  try {
+    console.log(
+      `\n${label}: starting ${target === 'ours' ? 'dist/main.js' : 'bench/reference-server.mjs'}...`,
+    );
+    server = await startServer(target, options, redis, workDir);
+    // Workers re-forked during the run are remembered too, so that none outlives the benchmark.
+    const child = server.child;
+    watcher = setInterval(() => alive(child) && rememberTree(child.pid), 2_000);
+    console.log(`${label}: up in ${fmt(server.startMs / 1_000)} s at ${server.url}; connecting clients...`);
+    const result = await measure(server, options, redis);
+    result.server = server;
+    console.log(
+      `${label}: ${result.connected}/${result.clients} connected, ${fmt(result.deliveredRatio * 100, 2)}% delivered, ` +
+        `p99 ${fmt(result.latency.p99)} ms, ${fmt(result.deliveredPerSecond, 0)} msgs/s`,
+    );
+    return result;
+  } catch (error) {
+    console.error(`${label}: FAILED: ${error.message}`);
+    return { failed: error.message };
+  } finally {
+    clearInterval(watcher);
+    if (server) {
+      const stopped = await stopServer(server);
+      Object.assign(server, stopped);
+      console.log(`${label}: stopped (exit ${stopped.exit}) in ${fmt(stopped.stopMs / 1_000)} s`);
+    }
+  }
+}
+
 async function main() {
   const options = parseOptions(process.argv.slice(2));
   const workDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
+  if (!options.keep) interruptedCleanup = workDir;
   const expectedPerSecond = options.clients * options.rate * (options.clients / options.conversations);
   console.log(
     `bench: ${options.clients} clients, ${options.conversations} conversations (~${fmt(options.clients / options.conversations)} members each), ` +
@@ -682,54 +847,43 @@ async function main() {
 
   const redis = await startRedis(workDir);
   console.log(`redis-server ${redis.version} on 127.0.0.1:${redis.port}`);
-  const results = {};
+  const rounds = [];
   let failed = false;
-  for (const target of options.targets) {
-    let server;
-    try {
-      console.log(
-        `\n${target}: starting ${target === 'ours' ? 'dist/main.js' : 'bench/reference-server.mjs'}...`,
-      );
-      server = await startServer(target, options, redis, workDir);
-      console.log(
-        `${target}: up in ${fmt(server.startMs / 1_000)} s at ${server.url}; connecting clients...`,
-      );
-      const result = await measure(server, options, redis);
-      Object.assign(result, { server });
-      results[target] = result;
-      console.log(
-        `${target}: ${result.connected}/${result.clients} connected, ${fmt(result.deliveredRatio * 100, 2)}% delivered, ` +
-          `p99 ${fmt(result.latency.p99)} ms, ${fmt(result.deliveredPerSecond, 0)} msgs/s`,
-      );
-    } catch (error) {
-      failed = true;
-      results[target] = { failed: error.message };
-      console.error(`${target}: FAILED: ${error.message}`);
-    } finally {
-      if (server) {
-        const stopped = await stopServer(server);
-        Object.assign(server, stopped);
-        console.log(`${target}: stopped (exit ${stopped.exit}) in ${fmt(stopped.stopMs / 1_000)} s`);
-      }
+  for (let round = 1; round <= options.rounds; round++) {
+    // Alternating which side goes first spreads the machine's drifts (other work, warm caches) evenly.
+    const order = round % 2 === 1 ? options.targets : [...options.targets].reverse();
+    const results = {};
+    for (const target of order) {
+      const label = options.rounds > 1 ? `round ${round}, ${target}` : target;
+      const outcome = await runTarget(target, label, options, redis, workDir);
+      if (outcome.failed) failed = true;
+      results[target] = outcome;
     }
+    // Columns always in the same order: ours, then the reference.
+    const ordered = {};
+    for (const target of options.targets) ordered[target] = results[target];
+    rounds.push({ order, results: ordered });
   }
   redis.child.kill('SIGTERM');
   await Promise.race([redis.child.exited, sleep(5_000)]);
 
-  console.log(
-    `\nResults (ratio = ours / reference; the command: ${['npm run bench --', ...process.argv.slice(2)].join(' ')})\n`,
-  );
-  printTable(results);
-  printDetails(results);
-  printTargets(results);
+  const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
+  rounds.forEach(({ results }, i) => {
+    const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
+    console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
+    printTable(results);
+    printDetails(results);
+    printTargets(targetFigures(results));
+  });
+  if (options.rounds > 1) printRounds(rounds);
 
   if (options.json) {
     const plain = JSON.parse(
-      JSON.stringify(results, (key, value) =>
+      JSON.stringify(rounds, (key, value) =>
         key === 'child' ? undefined : key === 'jwtSecret' ? '***' : value,
       ),
     );
-    writeFileSync(options.json, `${JSON.stringify({ options, results: plain }, null, 2)}\n`);
+    writeFileSync(options.json, `${JSON.stringify({ options, rounds: plain }, null, 2)}\n`);
     console.log(`\nJSON written to ${options.json}`);
   }
   if (options.keep || failed) console.log(`\nLogs kept in ${workDir}`);

@@ -258,6 +258,18 @@ describe('worker supervision', () => {
     expect(answer.status).toBe(503);
   });
 
+  it('leaves no orphans: workers shut themselves down when the primary is killed', async () => {
+    const primary = await StickyPrimaryProcess.start(2);
+    const workerPids = primary.readyWorkerPids();
+
+    await primary.stop('SIGKILL');
+
+    await waitFor(() => workerPids.every((pid) => !isRunning(pid)), {
+      timeoutMs: 5_000,
+      what: 'orphaned workers to exit',
+    });
+  });
+
   it('exits 1 and kills the workers when they overrun SHUTDOWN_GRACE_MS (+2 s) after SIGTERM', async () => {
     const primary = await StickyPrimaryProcess.start(2, {
       STICKY_FIXTURE_MODE: 'ignore-sigterm',

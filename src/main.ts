@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
-import { Logger } from '@nestjs/common';
 import { installProcessGuards } from './bootstrap/process-guards.js';
-import { runWorker } from './bootstrap/worker.js';
+import { isStickyWorker } from './bootstrap/sticky-worker.js';
 import { type AppConfig, ConfigValidationError, loadConfig } from './config/index.js';
 
 /** Validates the environment (and `.env`, whose values never override real variables) or exits 1. */
@@ -20,11 +19,13 @@ function configOrExit(): AppConfig {
 async function main(): Promise<void> {
   installProcessGuards();
   const config = configOrExit();
-  if (config.server.workers > 1) {
-    new Logger('Bootstrap').warn(
-      `WORKERS=${config.server.workers}: the multi-worker primary is not built yet; running a single worker`,
-    );
+  // Imported on demand: the primary never loads the Nest application, only the router.
+  if (config.server.workers > 1 && !isStickyWorker()) {
+    const { runPrimary } = await import('./bootstrap/cluster.primary.js');
+    await runPrimary(config);
+    return;
   }
+  const { runWorker } = await import('./bootstrap/worker.js');
   await runWorker(config);
 }
 

@@ -20,6 +20,8 @@
  * - sid -> worker is learnt without a race: the long-polling handshake answer passes through here and
  *   is read before it is forwarded, so the client cannot send its next request before the primary
  *   knows the sid. Workers report sessions opened over WebSocket and sessions closed over IPC.
+ * - Proxied requests reach a worker from 127.0.0.1: the client's address is appended to
+ *   X-Forwarded-For. Handed-over WebSocket connections keep the client's real address.
  *
  * Workers are forked with `child_process.fork` (not `node:cluster`, whose workers would share the
  * primary's listening sockets) into their own process group, so a terminal's Ctrl-C reaches them once,

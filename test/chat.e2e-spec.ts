@@ -8,20 +8,11 @@ import {
   tokenFor,
   type ChatClient,
 } from './support/chat-client.js';
+import type { MessageView } from '../src/chat/chat.events.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
 
-interface MessageView {
-  id: string;
-  conversationId: string;
-  seq: number;
-  role: string;
-  authorId: string;
-  content: string;
-  status: string;
-  createdAt: string;
-}
 interface AckError {
   ok: false;
   error: { code: string; message: string };

@@ -6,15 +6,10 @@ import {
   tokenFor,
   type ChatClient,
 } from './support/chat-client.js';
+import type { MessageView } from '../src/chat/chat.events.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
-
-interface MessageView {
-  id: string;
-  seq: number;
-  content: string;
-}
 
 const PREFIX = 'mw-e2e';
 let redis: RedisServer;

@@ -3,14 +3,17 @@ import { dirname } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
 import { CHAT_ENTITIES } from '../conversations/index.js';
+import { RETRIEVAL_ENTITIES } from '../retrieval/document.entity.js';
 import { InitialSchema1764270000000 } from './migrations/1764270000000-initial-schema.js';
+import { Documents1764300000000 } from './migrations/1764300000000-documents.js';
 
-const MIGRATIONS = [InitialSchema1764270000000];
+const ENTITIES = [...CHAT_ENTITIES, ...RETRIEVAL_ENTITIES];
+const MIGRATIONS = [InitialSchema1764270000000, Documents1764300000000];
 
 /** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
   const common = {
-    entities: CHAT_ENTITIES,
+    entities: ENTITIES,
     migrations: MIGRATIONS,
     synchronize: false,
     logging: false,

@@ -146,11 +146,13 @@ export function cpuSeconds(pids) {
 }
 
 /**
- * The process's start time (clock ticks since boot), or undefined once it is gone: with the pid it
+ * The process's start time (clock ticks since boot), or undefined once it has exited: with the pid it
  * identifies one process, so a pid the kernel has reused since is never mistaken for it.
  */
 export function startTime(pid) {
   const stat = readProc(`/proc/${pid}/stat`);
   if (!stat) return undefined;
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // A zombie has exited: it only waits for a parent (or an init that may be slow) to reap it.
+  return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
 }

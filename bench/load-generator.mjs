@@ -166,9 +166,11 @@ function request(socket, event, payload) {
 
 const codeOf = (ack) => ack?.error?.code ?? 'NO_CODE';
 
-async function createConversations() {
+/** `creators`: the client chosen by run.mjs for each conversation, its first member that connected. */
+async function createConversations(creatorIndexes) {
   const created = {};
-  const creators = clients.filter((client) => client.index === client.conversation && client.connected);
+  const chosen = new Set(creatorIndexes);
+  const creators = clients.filter((client) => chosen.has(client.index) && client.connected);
   await pool(creators, CONNECT_CONCURRENCY, async (client) => {
     const memberIds = [];
     for (let i = client.conversation; i < options.totalClients; i += options.conversations)
@@ -192,7 +194,7 @@ async function joinConversations(ids) {
     async (client) => {
       const id = ids[client.conversation];
       if (id === undefined) {
-        bump(stats.joinFailures, 'NO_CONVERSATION (its creator failed)');
+        bump(stats.joinFailures, 'NO_CONVERSATION (its create failed)');
         return;
       }
       client.conversationId = id;
@@ -284,11 +286,14 @@ process.on('message', async (command) => {
       for (const index of command.indexes)
         clients.push({ index, conversation: index % options.conversations, seq: 0, outstanding: 0 });
       await pool(clients, CONNECT_CONCURRENCY, connect);
-      process.send({ type: 'connected' });
+      process.send({
+        type: 'connected',
+        connected: clients.filter((client) => client.connected).map((client) => client.index),
+      });
       break;
     }
     case 'create':
-      process.send({ type: 'created', conversations: await createConversations() });
+      process.send({ type: 'created', conversations: await createConversations(command.creators) });
       break;
     case 'join':
       process.send({ type: 'joined', members: await joinConversations(command.conversations) });

@@ -479,15 +479,23 @@ async function measure(server, options, redis) {
   try {
     const connectStarted = Date.now();
     const connectBudget = Math.ceil(slices[0].length / 50) * clientOptions.connectTimeoutMs + 30_000;
-    await Promise.all(
+    const connectedReplies = await Promise.all(
       fleet.map((loader, i) =>
         loader.ask({ type: 'init', options: clientOptions, indexes: slices[i] }, 'connected', connectBudget),
       ),
     );
     const connectSeconds = (Date.now() - connectStarted) / 1_000;
 
+    // Each conversation is created by its first member that connected, so that one failed connect
+    // costs one member, not a whole room.
+    const creators = new Map();
+    for (const index of connectedReplies.flatMap((reply) => reply.connected).sort((a, b) => a - b)) {
+      const conversation = index % options.conversations;
+      if (!creators.has(conversation)) creators.set(conversation, index);
+    }
+    const creatorList = [...creators.values()];
     const created = await Promise.all(
-      fleet.map((loader) => loader.ask({ type: 'create' }, 'created', 60_000)),
+      fleet.map((loader) => loader.ask({ type: 'create', creators: creatorList }, 'created', 60_000)),
     );
     const conversations = Object.assign({}, ...created.map((reply) => reply.conversations));
     const joined = await Promise.all(

@@ -2,11 +2,8 @@ import 'reflect-metadata';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DataSource } from 'typeorm';
-import { type AppConfig, ConfigValidationError, loadConfig } from '../config/index.js';
-import { dataSourceOptions } from '../database/data-source-options.js';
-import { runMigrationsExclusively } from '../database/migration-runner.js';
-import { ingestFolder } from '../retrieval/ingest.js';
+import type { AppConfig } from '../config/app-config.js';
+import { ConfigValidationError, loadConfig } from '../config/load-config.js';
 
 const USAGE = 'usage: npm run ingest -- <folder> [--prune]';
 
@@ -59,6 +56,14 @@ async function main(): Promise<number> {
   }
   const config = configOrExit();
   const started = Date.now();
+  // Loaded once the arguments and configuration are known good: a usage error answers at once.
+  const [{ DataSource }, { dataSourceOptions }, { runMigrationsExclusively }, { ingestFolder }] =
+    await Promise.all([
+      import('typeorm'),
+      import('../database/data-source-options.js'),
+      import('../database/migration-runner.js'),
+      import('../retrieval/ingest.js'),
+    ]);
   const dataSource = await new DataSource(dataSourceOptions(config.database)).initialize();
   try {
     await runMigrationsExclusively(dataSource, { log: (message: string) => console.log(message) });

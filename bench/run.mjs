@@ -341,21 +341,21 @@ async function stopServer(server) {
     new Promise((resolveTimeout) => (timer = setTimeout(() => resolveTimeout(undefined), 20_000))),
   ]);
   clearTimeout(timer);
-  let exit = result ? `${result.code ?? result.signal}` : 'none within 20 s: SIGKILL';
+  const exit = result ? `${result.code ?? result.signal}` : 'none within 20 s: SIGKILL';
   if (!result) {
     killGroup(server.child.pid);
     await server.child.exited;
   }
   const stopMs = Date.now() - started;
+  let leftovers;
   const atExit = survivors(tree).length;
   if (atExit > 0) {
     await sleep(1_000);
-    const later = survivors(tree).length;
-    exit += ` (${atExit} worker(s) still running when the primary exited, ${later} a second later: killed)`;
+    leftovers = `${atExit} server process(es) still running when the primary exited, ${survivors(tree).length} a second later (killed)`;
   }
   killSurvivors(tree);
   killGroup(server.child.pid);
-  return { exit, stopMs };
+  return { exit, stopMs, leftovers };
 }
 
 // ------------------------------------------------------------------------------------------------- load
@@ -715,6 +715,7 @@ function printDetails(results) {
     if (result.failed) lines.push(`failed: ${result.failed}`);
     else {
       if (result.server.readiness) lines.push(result.server.readiness);
+      if (result.server.leftovers) lines.push(`after SIGTERM: ${result.server.leftovers}`);
       const groupsOf = [
         ['connect failures', result.connectFailures],
         ['create failures', result.createFailures],

@@ -36,6 +36,10 @@ export interface OllamaConfig {
   url: string;
   model: string;
   required: boolean;
+  /** Longest wait for Ollama's response headers (model loading included). */
+  connectTimeoutMs: number;
+  /** Longest silence between two chunks of a streaming answer. */
+  idleTimeoutMs: number;
 }
 
 export interface StorageConfig {

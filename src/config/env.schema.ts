@@ -160,6 +160,18 @@ export class EnvironmentVariables {
   @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
   OLLAMA_REQUIRED = false;
 
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  @Min(100, { message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  @Max(600000, { message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  OLLAMA_CONNECT_TIMEOUT_MS = 30000;
+
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  @Min(100, { message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  @Max(600000, { message: '$property must be an integer number of milliseconds from 100 to 600000' })
+  OLLAMA_IDLE_TIMEOUT_MS = 30000;
+
   @Transform(toTrimmed)
   @MinLength(1, { message: '$property must not be empty' })
   STORAGE_DIR = './data';

@@ -35,7 +35,13 @@ describe('loadConfig', () => {
       sessionTtlSeconds: 3600,
     });
     expect(config.database).toEqual({ type: 'sqlite', location: 'data/chat.db' });
-    expect(config.ollama).toEqual({ url: 'http://localhost:11434', model: 'llama3.2', required: false });
+    expect(config.ollama).toEqual({
+      url: 'http://localhost:11434',
+      model: 'llama3.2',
+      required: false,
+      connectTimeoutMs: 30000,
+      idleTimeoutMs: 30000,
+    });
     expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [] });
   });
 

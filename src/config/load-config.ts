@@ -82,6 +82,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       url: env.OLLAMA_URL.replace(/\/+$/, ''),
       model: env.OLLAMA_MODEL,
       required: env.OLLAMA_REQUIRED,
+      connectTimeoutMs: env.OLLAMA_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: env.OLLAMA_IDLE_TIMEOUT_MS,
     },
     storage: { dir: env.STORAGE_DIR },
     security: {

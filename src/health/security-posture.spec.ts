@@ -14,7 +14,13 @@ const secure: AppConfig = {
     sessionTtlSeconds: 3600,
   },
   database: { type: 'sqlite', location: 'data/chat.db' },
-  ollama: { url: 'http://localhost:11434', model: 'llama3.2', required: false },
+  ollama: {
+    url: 'http://localhost:11434',
+    model: 'llama3.2',
+    required: false,
+    connectTimeoutMs: 30000,
+    idleTimeoutMs: 30000,
+  },
   storage: { dir: './data' },
   security: { jwtSecret: 'x'.repeat(32), corsOrigins: ['https://chat.example.com'] },
 };

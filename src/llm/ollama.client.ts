@@ -1,0 +1,188 @@
+import type { ReadableStreamReadResult } from 'node:stream/web';
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig, OllamaConfig } from '../config/app-config.js';
+import { reconnectDelay } from '../redis/redis-retry.js';
+
+export interface ChatTurn {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Why an answer could not be produced; `code` goes to the client in `message:error`. */
+export class LlmError extends Error {
+  constructor(
+    readonly code: 'LLM_UNAVAILABLE' | 'INTERNAL',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LlmError';
+  }
+}
+
+/** Attempts for a request Ollama refused before streaming (busy queue, connection refused): 1 + retries. */
+const MAX_ATTEMPTS = 3;
+/** Longest answer kept: the final `message:done` must stay far below the 64 KiB pub/sub event limit. */
+export const MAX_ANSWER_CHARS = 32_000;
+
+interface OllamaChunk {
+  message?: { content?: string };
+  done?: boolean;
+  error?: string;
+}
+
+/**
+ * Streams `POST /api/chat` (NDJSON) with plain `fetch`: the official `ollama` package has no idle
+ * timeout between tokens, which is the failure that matters here (a model runner that stalls
+ * mid-answer). Time to response headers is bounded by OLLAMA_CONNECT_TIMEOUT_MS, the gap between two
+ * chunks by OLLAMA_IDLE_TIMEOUT_MS; a 503 (Ollama's queue is full) or a refused connection is retried
+ * with backoff and jitter before anything streamed; an `{"error": ...}` line inside a 200 stream is a
+ * failure; the caller's AbortSignal cancels the upstream request.
+ */
+@Injectable()
+export class OllamaClient {
+  private readonly config: OllamaConfig;
+
+  constructor(configService: ConfigService<AppConfig, true>) {
+    this.config = configService.get('ollama', { infer: true });
+  }
+
+  async *streamChat(messages: ChatTurn[], signal: AbortSignal): AsyncGenerator<string> {
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.open(messages, signal, attempt);
+      if (response) {
+        yield* this.read(response, signal);
+        return;
+      }
+      await sleepUnlessAborted(reconnectDelay(attempt + 2), signal);
+    }
+  }
+
+  /** The streaming response, or undefined when this attempt should be retried. */
+  private async open(
+    messages: ChatTurn[],
+    signal: AbortSignal,
+    attempt: number,
+  ): Promise<Response | undefined> {
+    // Bounds the wait for response headers only: once streaming, the idle timeout takes over.
+    const headersDeadline = new AbortController();
+    const timer = setTimeout(() => headersDeadline.abort(), this.config.connectTimeoutMs);
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.url}/api/chat`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: this.config.model, messages, stream: true }),
+        signal: AbortSignal.any([signal, headersDeadline.signal]),
+      });
+    } catch (error) {
+      if (signal.aborted) throw new LlmError('INTERNAL', 'The answer was abandoned');
+      if (headersDeadline.signal.aborted) {
+        throw new LlmError(
+          'LLM_UNAVAILABLE',
+          `Ollama did not answer within ${this.config.connectTimeoutMs} ms`,
+        );
+      }
+      if (attempt < MAX_ATTEMPTS) return undefined;
+      throw new LlmError('LLM_UNAVAILABLE', `Ollama is unreachable (${describe(error)})`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.ok && response.body) return response;
+    await response.body?.cancel();
+    if (response.status === 503 && attempt < MAX_ATTEMPTS) return undefined;
+    throw new LlmError('LLM_UNAVAILABLE', `Ollama answered ${response.status}`);
+  }
+
+  private async *read(response: Response, signal: AbortSignal): AsyncGenerator<string> {
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    let produced = 0;
+    try {
+      for (;;) {
+        const { value, done } = await this.nextChunk(reader, signal);
+        if (done)
+          throw new LlmError('LLM_UNAVAILABLE', 'Ollama closed the stream before the answer was done');
+        buffered += value;
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          const chunk = parseChunk(line);
+          if (chunk.error) throw new LlmError('LLM_UNAVAILABLE', `Ollama failed mid-answer: ${chunk.error}`);
+          const text = chunk.message?.content ?? '';
+          if (text) {
+            const room = MAX_ANSWER_CHARS - produced;
+            produced += Math.min(text.length, room);
+            yield text.slice(0, room);
+            if (produced >= MAX_ANSWER_CHARS) return;
+          }
+          if (chunk.done) return;
+        }
+      }
+    } finally {
+      // Stops the upstream request when we end early (error, abandon, length cap).
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
+  private async nextChunk(
+    reader: ReadableStreamDefaultReader<string>,
+    signal: AbortSignal,
+  ): Promise<ReadableStreamReadResult<string>> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new LlmError(
+              'LLM_UNAVAILABLE',
+              `Ollama sent nothing for ${this.config.idleTimeoutMs} ms mid-answer`,
+            ),
+          ),
+        this.config.idleTimeoutMs,
+      );
+      onAbort = () => reject(new LlmError('INTERNAL', 'The answer was abandoned'));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([reader.read(), stalled]);
+    } catch (error) {
+      if (error instanceof LlmError) throw error;
+      throw new LlmError('LLM_UNAVAILABLE', `The Ollama stream broke (${describe(error)})`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort!);
+    }
+  }
+}
+
+function parseChunk(line: string): OllamaChunk {
+  try {
+    return JSON.parse(line) as OllamaChunk;
+  } catch {
+    throw new LlmError('LLM_UNAVAILABLE', 'Ollama sent a line that is not JSON');
+  }
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new LlmError('INTERNAL', 'The answer was abandoned'));
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(new LlmError('INTERNAL', 'The answer was abandoned'));
+      },
+      { once: true },
+    );
+  });
+}

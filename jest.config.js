@@ -10,5 +10,6 @@ export default {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   // e2e suites start real processes; two at a time fits this 2-core machine.
   maxWorkers: 2,
-  testTimeout: 60000,
+  // Generous: a loaded machine can take many seconds to boot a service; passing runs are fast.
+  testTimeout: 120000,
 };

@@ -4,15 +4,28 @@ import { ChatModule } from './chat/chat.module.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RetrievalModule, type RetrievalModuleOptions } from './retrieval/retrieval.module.js';
 
 @Module({})
 export class AppModule {
-  /** The whole service for an already validated configuration. */
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * The whole service for an already validated configuration. `retrieval` replaces the default
+   * retriever (see RetrievalModule.forRoot).
+   */
+  static forRoot(config: AppConfig, retrieval: RetrievalModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), RedisModule, DatabaseModule, HealthModule, ChatModule],
+      imports: [
+        AppConfigModule.forRoot(config),
+        RedisModule,
+        DatabaseModule,
+        MetricsModule,
+        RetrievalModule.forRoot(retrieval),
+        HealthModule,
+        ChatModule,
+      ],
     };
   }
 }

@@ -2,6 +2,7 @@ import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { RedisIoAdapter } from './redis-io.adapter.js';
 
@@ -9,12 +10,17 @@ import { RedisIoAdapter } from './redis-io.adapter.js';
  * Assembles the Nest application for `config` without listening. `main.ts` and the tests both use it,
  * so what is tested is what runs.
  */
+export interface CreateAppOptions extends Pick<NestApplicationOptions, 'logger'> {
+  /** Your own retriever instead of the database full-text one (see RetrievalModule.forRoot). */
+  retrieval?: RetrievalModuleOptions;
+}
+
 export async function createApp(
   config: AppConfig,
-  { logger = ['log', 'warn', 'error', 'fatal'] }: Pick<NestApplicationOptions, 'logger'> = {},
+  { logger = ['log', 'warn', 'error', 'fatal'], retrieval }: CreateAppOptions = {},
 ): Promise<INestApplication> {
   // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
-  const app = await NestFactory.create(AppModule.forRoot(config), { abortOnError: false, logger });
+  const app = await NestFactory.create(AppModule.forRoot(config, retrieval), { abortOnError: false, logger });
   const origins = config.security.corsOrigins;
   // Without CORS_ORIGINS (development only: production refuses to start) any origin is reflected.
   app.enableCors({

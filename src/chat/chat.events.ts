@@ -30,6 +30,11 @@ export interface MessageView {
   content: string;
   status: MessageStatus;
   sources?: MessageSource[];
+  /**
+   * Only while `status` is `streaming`: `content` holds deltas `0..nextIndex-1`; a client that synced
+   * mid-answer appends the `message:delta`s from `nextIndex` on.
+   */
+  nextIndex?: number;
   createdAt: string;
 }
 

@@ -12,6 +12,7 @@ import {
 } from '@nestjs/websockets';
 import { SocketAuthenticator } from '../auth/socket-authenticator.js';
 import { SessionStore } from '../session/session.store.js';
+import { AnswerService } from './answer.service.js';
 import { ChatService } from './chat.service.js';
 import {
   type Ack,
@@ -53,6 +54,7 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly chat: ChatService,
     private readonly authenticator: SocketAuthenticator,
     private readonly sessions: SessionStore,
+    private readonly answers: AnswerService,
   ) {}
 
   afterInit(namespace: ChatNamespace): void {
@@ -128,14 +130,20 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     return { ok: true, messages: await this.chat.sync(socket.data.user, conversationId, afterSeq) };
   }
 
-  /** Acked once committed; then `message:new` goes to the room on every worker and pod. */
+  /**
+   * Acked once committed; then `message:new` goes to the room on every worker and pod, and this
+   * worker starts the assistant's answer (a retried send with the same clientMessageId starts none).
+   */
   @SubscribeMessage('message:send')
   async send(
     @ConnectedSocket() socket: ChatSocket,
     @MessageBody() dto: SendMessageDto,
   ): Promise<Ack<{ message: MessageView }>> {
     const { message, duplicate } = await this.chat.send(socket.data.user, dto);
-    if (!duplicate) this.namespace.to(roomOf(dto.conversationId)).emit('message:new', message);
+    if (!duplicate) {
+      this.namespace.to(roomOf(dto.conversationId)).emit('message:new', message);
+      this.answers.start(this.namespace, socket.data.user, message);
+    }
     return { ok: true, message };
   }
 

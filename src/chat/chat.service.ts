@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { toMessageView } from '../conversations/message.view.js';
+import { AnswerProgressStore } from './answer-progress.store.js';
 import { ChatError } from './chat.error.js';
 import type { AuthUser, ConversationView, MessageView } from './chat.events.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
@@ -13,6 +14,7 @@ export class ChatService {
   constructor(
     private readonly conversations: ConversationsService,
     private readonly rateLimiter: ChatRateLimiter,
+    private readonly progress: AnswerProgressStore,
   ) {}
 
   async createConversation(user: AuthUser, dto: CreateConversationDto): Promise<ConversationView> {
@@ -27,10 +29,18 @@ export class ChatService {
     return (await this.conversations.recentMessages(conversationId)).map(toMessageView);
   }
 
+  /** Every message after `afterSeq`; answers still streaming carry their exact progress (see AnswerProgressStore). */
   async sync(user: AuthUser, conversationId: string, afterSeq: number): Promise<MessageView[]> {
     await this.rateLimiter.consume(user.id);
     await this.assertMember(user, conversationId);
-    return (await this.conversations.messagesAfter(conversationId, afterSeq)).map(toMessageView);
+    const messages = (await this.conversations.messagesAfter(conversationId, afterSeq)).map(toMessageView);
+    return Promise.all(messages.map((message) => this.withProgress(message)));
+  }
+
+  private async withProgress(message: MessageView): Promise<MessageView> {
+    if (message.status !== 'streaming') return message;
+    const live = await this.progress.read(message.id).catch(() => undefined);
+    return live && live.nextIndex >= (message.nextIndex ?? 0) ? { ...message, ...live } : message;
   }
 
   /** Commits the user's message; `duplicate` when its clientMessageId was seen before (nothing new to broadcast). */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, MoreThan, QueryFailedError } from 'typeorm';
+import { DataSource, In, LessThanOrEqual, MoreThan, QueryFailedError } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
 import { runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
-import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
+import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
 
 /** How many messages `conversation:join` returns. */
 export const JOIN_HISTORY = 50;
@@ -103,6 +103,63 @@ export class ConversationsService {
       if (winner) return { message: winner, duplicate: true };
       throw error;
     }
+  }
+
+  /** The completed messages up to `seq` (newest `limit` of them), oldest first: an answer's context. */
+  async history(conversationId: string, uptoSeq: number, limit: number): Promise<Message[]> {
+    const newestFirst = await this.dataSource.getRepository(Message).find({
+      where: { conversationId, seq: LessThanOrEqual(uptoSeq), status: In(['complete']) },
+      order: { seq: 'DESC' },
+      take: limit,
+    });
+    return newestFirst.reverse();
+  }
+
+  /**
+   * Saves a streaming answer's content so far. It doubles as the answer's heartbeat: `updated_at`
+   * moves on every call, and an answer whose heartbeat stopped is failed by `failStaleAnswers`.
+   */
+  async checkpoint(id: string, content: string, streamIndex: number): Promise<void> {
+    await this.dataSource
+      .getRepository(Message)
+      .update({ id, status: 'streaming' }, { content, streamIndex });
+  }
+
+  /** Ends a streaming answer as complete or failed; returns it as stored. */
+  async finish(
+    id: string,
+    status: 'complete' | 'failed',
+    content: string,
+    sources: MessageSource[],
+  ): Promise<Message> {
+    const repository = this.dataSource.getRepository(Message);
+    await repository.update({ id }, { status, content, sources: sources.length ? sources : null });
+    return repository.findOneByOrFail({ id });
+  }
+
+  /**
+   * Fails answers still `streaming` whose heartbeat is older than `staleSeconds` (their worker died).
+   * Safe with many workers sweeping at once: each row is claimed by one conditional UPDATE, and only
+   * the claims this call won are returned (so only one worker tells the clients).
+   */
+  async failStaleAnswers(staleSeconds: number): Promise<Message[]> {
+    const repository = this.dataSource.getRepository(Message);
+    const cutoff =
+      this.dataSource.options.type === 'postgres'
+        ? `now() - interval '${staleSeconds} seconds'`
+        : `datetime('now', '-${staleSeconds} seconds')`;
+    const stale = await repository
+      .createQueryBuilder('message')
+      .where("message.status = 'streaming'")
+      .andWhere(`message.updated_at < ${cutoff}`)
+      .take(100)
+      .getMany();
+    const claimed: Message[] = [];
+    for (const message of stale) {
+      const result = await repository.update({ id: message.id, status: 'streaming' }, { status: 'failed' });
+      if (result.affected === 1) claimed.push({ ...message, status: 'failed' });
+    }
+    return claimed;
   }
 
   private async findByClientId(

@@ -45,6 +45,10 @@ export class Message {
   @Column({ name: 'client_message_id', type: 'varchar', length: 128, nullable: true })
   clientMessageId!: string | null;
 
+  /** For a streaming answer: the `index` of the first delta not yet in `content` (saved together). */
+  @Column({ name: 'stream_index', type: 'integer', default: 0 })
+  streamIndex!: number;
+
   @CreateDateColumn({ name: 'created_at' })
   createdAt!: Date;
 

@@ -11,6 +11,7 @@ export function toMessageView(message: Message): MessageView {
     content: message.content,
     status: message.status,
     ...(message.sources ? { sources: message.sources } : {}),
+    ...(message.status === 'streaming' ? { nextIndex: message.streamIndex } : {}),
     createdAt: message.createdAt.toISOString(),
   };
 }

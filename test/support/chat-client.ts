@@ -75,14 +75,18 @@ export async function expectDeliveryAcross(
     const conversationId = created.conversation.id;
     await request(alice, 'conversation:join', { conversationId });
     await request(bob, 'conversation:join', { conversationId });
-    const inboxes = [alice, bob].map((socket) => collect<{ content: string }>(socket, 'message:new'));
+    const inboxes = [alice, bob].map((socket) =>
+      collect<{ role: string; content: string }>(socket, 'message:new'),
+    );
     await request(alice, 'message:send', { conversationId, content: 'across instances' });
     await request(bob, 'message:send', { conversationId, content: 'and back' });
     const deadline = Date.now() + 10_000;
-    while (inboxes.some((inbox) => inbox.length < 2) && Date.now() < deadline)
+    const userMessages = (inbox: { role: string; content: string }[]) =>
+      inbox.filter((m) => m.role === 'user');
+    while (inboxes.some((inbox) => userMessages(inbox).length < 2) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     for (const inbox of inboxes)
-      expect(inbox.map((m) => m.content)).toEqual(['across instances', 'and back']);
+      expect(userMessages(inbox).map((m) => m.content)).toEqual(['across instances', 'and back']);
   } finally {
     alice.close();
     bob.close();

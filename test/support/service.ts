@@ -77,7 +77,7 @@ export class ServiceProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  async waitForHealth(timeoutMs = 20_000): Promise<void> {
+  async waitForHealth(timeoutMs = 60_000): Promise<void> {
     await waitFor(
       async () => {
         if (!this.alive) throw new Error(`service exited early:\n${this.output}`);

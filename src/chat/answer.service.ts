@@ -1,0 +1,147 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import type { MessageSource } from '../conversations/message.entity.js';
+import { toMessageView } from '../conversations/message.view.js';
+import { LlmError, OllamaClient } from '../llm/ollama.client.js';
+import { AnswerMetrics } from '../metrics/answer.metrics.js';
+import { RETRIEVER, type Retriever } from '../retrieval/retriever.js';
+import { buildPrompt, HISTORY_MESSAGES } from './answer-prompt.js';
+import { AnswerProgressStore } from './answer-progress.store.js';
+import {
+  type AuthUser,
+  type ChatNamespace,
+  type ErrorBody,
+  type MessageView,
+  roomOf,
+} from './chat.events.js';
+
+/** The author id of assistant messages. */
+export const ASSISTANT_ID = 'assistant';
+/** How often a streaming answer's content is saved (and its heartbeat beats). */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+/** Sources per answer, and the time retrieval may take before the answer goes on without them. */
+const SOURCE_LIMIT = 5;
+const RETRIEVAL_TIMEOUT_MS = 2000;
+
+/**
+ * Answers each user message once, on the worker that received it: stores the assistant message as
+ * `streaming`, streams Ollama's tokens as `message:delta` (never the accumulated text: every event
+ * stays small), saves the content about once a second, and ends with `message:done` (with sources) or
+ * `message:error`. The user's message is already stored whatever happens here.
+ */
+@Injectable()
+export class AnswerService implements OnApplicationShutdown {
+  private readonly logger = new Logger('AnswerService');
+  private readonly inFlight = new Map<string, AbortController>();
+
+  constructor(
+    private readonly conversations: ConversationsService,
+    private readonly ollama: OllamaClient,
+    @Inject(RETRIEVER) private readonly retriever: Retriever,
+    private readonly metrics: AnswerMetrics,
+    private readonly progress: AnswerProgressStore,
+  ) {}
+
+  /** Starts answering `question` in the background; failures end up in `message:error`, never thrown. */
+  start(namespace: ChatNamespace, user: AuthUser, question: MessageView): void {
+    const questionStoredAt = performance.now();
+    this.answer(namespace, user, question, questionStoredAt).catch((error: Error) =>
+      this.logger.error(`Answer for message ${question.id} could not start: ${error.message}`),
+    );
+  }
+
+  private async answer(
+    namespace: ChatNamespace,
+    user: AuthUser,
+    question: MessageView,
+    questionStoredAt: number,
+  ) {
+    const { conversationId } = question;
+    const room = namespace.to(roomOf(conversationId));
+    const { message: draft } = await this.conversations.append({
+      conversationId,
+      authorId: ASSISTANT_ID,
+      role: 'assistant',
+      content: '',
+      status: 'streaming',
+    });
+    room.emit('message:new', toMessageView(draft));
+
+    const controller = new AbortController();
+    this.inFlight.set(draft.id, controller);
+    let content = '';
+    let sources: MessageSource[] = [];
+    let chunks = 0;
+    let firstTokenAt = 0;
+    const checkpoint = setInterval(() => {
+      this.conversations.checkpoint(draft.id, content, chunks).catch((error: Error) => {
+        this.logger.warn(`Checkpoint of answer ${draft.id} failed: ${error.message}`);
+      });
+    }, CHECKPOINT_INTERVAL_MS);
+    try {
+      sources = await this.retrieve(question.content);
+      const history = await this.conversations.history(conversationId, question.seq, HISTORY_MESSAGES);
+      const prompt = buildPrompt(
+        history.map((m) => ({ role: m.role, content: m.content })),
+        sources,
+      );
+      for await (const delta of this.ollama.streamChat(prompt, controller.signal)) {
+        if (chunks === 0) {
+          firstTokenAt = performance.now();
+          this.metrics.timeToFirstToken.observe((firstTokenAt - questionStoredAt) / 1000);
+        }
+        content += delta;
+        // Recorded before it is sent: a client syncing meanwhile gets it either in the content or as a delta.
+        await this.progress.append(draft.id, delta);
+        room.emit('message:delta', { conversationId, messageId: draft.id, index: chunks++, delta });
+      }
+      clearInterval(checkpoint);
+      const done = await this.conversations.finish(draft.id, 'complete', content, sources);
+      room.emit('message:done', { conversationId, message: toMessageView(done) });
+      this.metrics.answers.inc({ outcome: 'complete' });
+      const seconds = (performance.now() - firstTokenAt) / 1000;
+      if (chunks > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(chunks / seconds);
+      this.logger.log(
+        `Message processed for ${user.name}: ${content.length} chars, ${sources.length} sources`,
+      );
+    } catch (failure) {
+      clearInterval(checkpoint);
+      const error: ErrorBody =
+        failure instanceof LlmError
+          ? { code: failure.code, message: failure.message }
+          : { code: 'INTERNAL', message: 'The answer failed' };
+      if (!(failure instanceof LlmError))
+        this.logger.error(`Answer ${draft.id} failed: ${(failure as Error).stack}`);
+      this.metrics.answers.inc({ outcome: error.code });
+      await this.conversations.finish(draft.id, 'failed', content, sources).catch((saveError: Error) => {
+        this.logger.error(`Could not mark answer ${draft.id} failed: ${saveError.message}`);
+      });
+      room.emit('message:error', { conversationId, messageId: draft.id, error });
+    } finally {
+      this.inFlight.delete(draft.id);
+      await this.progress.clear(draft.id).catch(() => undefined);
+    }
+  }
+
+  /** Sources for the question; a slow or failing retriever costs the answer its sources, not the answer. */
+  private async retrieve(question: string): Promise<MessageSource[]> {
+    const signal = AbortSignal.timeout(RETRIEVAL_TIMEOUT_MS);
+    try {
+      const found = await Promise.race([
+        this.retriever.retrieve(question, { limit: SOURCE_LIMIT, signal }),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('timed out'))),
+        ),
+      ]);
+      return found.slice(0, SOURCE_LIMIT);
+    } catch (error) {
+      this.logger.warn(`Retrieval failed, answering without sources: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
+  /** Abandons the answers still streaming: upstream requests are aborted, the messages marked failed. */
+  onApplicationShutdown(): void {
+    for (const controller of this.inFlight.values()) controller.abort();
+  }
+}

@@ -1,0 +1,53 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { CHECKPOINT_INTERVAL_MS } from './answer.service.js';
+import { ChatGateway } from './chat.gateway.js';
+import { roomOf } from './chat.events.js';
+
+/** An answer whose heartbeat is this old lost its worker (heartbeats come every second). */
+export const STALE_AFTER_SECONDS = 30;
+/** Sweep period: a dead worker's answer is failed within STALE_AFTER_SECONDS + this (< 60 s). */
+const SWEEP_INTERVAL_MS = 10_000;
+
+/**
+ * Turns answers left `streaming` by a dead worker into `failed` and tells their rooms. Every worker
+ * sweeps; each stale answer is claimed by exactly one of them (see ConversationsService).
+ */
+@Injectable()
+export class StaleAnswerSweeper implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('StaleAnswerSweeper');
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly conversations: ConversationsService,
+    private readonly gateway: ChatGateway,
+  ) {}
+
+  onModuleInit(): void {
+    // Jitter spreads the workers' sweeps over the period instead of all at once.
+    this.timer = setInterval(
+      () => void this.sweep(),
+      SWEEP_INTERVAL_MS + Math.random() * CHECKPOINT_INTERVAL_MS,
+    );
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  async sweep(): Promise<void> {
+    try {
+      for (const message of await this.conversations.failStaleAnswers(STALE_AFTER_SECONDS)) {
+        this.logger.warn(`Answer ${message.id} lost its worker mid-stream; marked failed`);
+        this.gateway.namespace.to(roomOf(message.conversationId)).emit('message:error', {
+          conversationId: message.conversationId,
+          messageId: message.id,
+          error: { code: 'INTERNAL', message: 'The answer was interrupted (its worker stopped)' },
+        });
+      }
+    } catch (error) {
+      this.logger.warn(`Sweep failed: ${(error as Error).message}`);
+    }
+  }
+}

@@ -295,6 +295,29 @@ describe.each(DATABASE_KINDS)('retrieval on %s', (kind) => {
     }
   });
 
+  it('does not let a document with hundreds of strong passages crowd out a weak match', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'retrieval-crowd-'));
+    try {
+      const section = (i: number) =>
+        `## Tomatoes ${i}\n\n${'Tomatoes, tomatoes and more tomatoes. '.repeat(14)}`;
+      writeFileSync(
+        join(other, 'crowd.md'),
+        `# Tomato crowd\n\n${Array.from({ length: 700 }, (_, i) => section(i)).join('\n\n')}`,
+      );
+      writeFileSync(
+        join(other, 'lonely.md'),
+        `# Lonely note\n\n${'Filler words about nothing much. '.repeat(40)}tomatoes.`,
+      );
+      await ingestFolder(dataSource, other);
+      const titles = (await retriever.retrieve('tomatoes', { limit: 5 })).map((source) => source.title);
+      expect(titles).toEqual(
+        expect.arrayContaining(['Tomato crowd', 'Lonely note', 'The gardening almanac']),
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('is what RetrievalModule.forRoot() provides by default, over the TypeORM DataSource', async () => {
     @Module({
       imports: [TypeOrmModule.forRoot(dataSourceOptions(configFor(database.url))), RetrievalModule.forRoot()],

@@ -12,9 +12,6 @@ interface Hit {
   score: number;
 }
 
-/** How many matching passages are ranked at most before the best one per document is kept. */
-const MAX_CANDIDATES = 500;
-
 /**
  * The default retriever: full-text search over the documents `npm run ingest` stored in the service's
  * own database. SQLite ranks passages with FTS5 `bm25()` and quotes them with `snippet()`; PostgreSQL
@@ -47,16 +44,17 @@ export class DatabaseRetriever implements Retriever {
     // Each term is letters and digits only, quoted: FTS5 sees strings, never operators (NEAR, -, :, *).
     const match = terms.map((term) => `"${term}"`).join(' OR ');
     const ranked: { chunkId: number; documentId: string; rank: number }[] = await this.dataSource.query(
-      `WITH hits AS (
+      // Every matching passage is ranked, then each document keeps its best one (SQLite gives the bare
+      // column chunk_id the value of the row where min() found the rank), so a huge document with
+      // thousands of matching passages cannot crowd the others out. MATERIALIZED: bm25() only works
+      // in a query over the FTS5 table itself, not in one the planner flattened into the GROUP BY.
+      `WITH hits AS MATERIALIZED (
          SELECT rowid AS chunk_id, bm25(document_chunks_fts, 2.0, 1.0) AS rank
-         FROM document_chunks_fts WHERE document_chunks_fts MATCH ? ORDER BY rank LIMIT ${MAX_CANDIDATES}
-       ), best AS (
-         SELECT c.document_id, h.chunk_id, h.rank,
-                row_number() OVER (PARTITION BY c.document_id ORDER BY h.rank, h.chunk_id) AS n
-         FROM hits h JOIN document_chunks c ON c.id = h.chunk_id
+         FROM document_chunks_fts WHERE document_chunks_fts MATCH ?
        )
-       SELECT chunk_id AS "chunkId", document_id AS "documentId", rank FROM best
-       WHERE n = 1 ORDER BY rank, document_id LIMIT ?`,
+       SELECT h.chunk_id AS "chunkId", c.document_id AS "documentId", min(h.rank) AS rank
+       FROM hits h JOIN document_chunks c ON c.id = h.chunk_id
+       GROUP BY c.document_id ORDER BY rank, c.document_id LIMIT ?`,
       [match, limit],
     );
     if (ranked.length === 0) return [];
@@ -90,7 +88,6 @@ export class DatabaseRetriever implements Retriever {
        hits AS (
          SELECT c.id, c.document_id, ts_rank(c.search, query.q, 32) AS rank
          FROM document_chunks c, query WHERE c.search @@ query.q
-         ORDER BY rank DESC LIMIT ${MAX_CANDIDATES}
        ),
        best AS (
          SELECT DISTINCT ON (document_id) id, document_id, rank FROM hits ORDER BY document_id, rank DESC, id

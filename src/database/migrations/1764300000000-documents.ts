@@ -105,11 +105,11 @@ export class Documents1764300000000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    if (queryRunner.connection.options.type !== 'postgres') {
-      // The triggers go with their table; the FTS5 table must go first, it reads document_chunks.
+    // Plain DROP TABLE: TypeORM's dropTable() inspects the table first and trips over the generated
+    // column on PostgreSQL. SQLite drops the triggers with their table; the FTS5 table goes first.
+    if (queryRunner.connection.options.type !== 'postgres')
       await queryRunner.query('DROP TABLE document_chunks_fts');
-    }
-    await queryRunner.dropTable('document_chunks');
-    await queryRunner.dropTable('documents');
+    await queryRunner.query('DROP TABLE document_chunks');
+    await queryRunner.query('DROP TABLE documents');
   }
 }

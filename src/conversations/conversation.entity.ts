@@ -12,10 +12,6 @@ export class Conversation {
   @Column({ name: 'created_by', type: 'varchar', length: 128 })
   createdBy!: string;
 
-  /** The last `seq` handed out; raising it and inserting the message happen in one transaction. */
-  @Column({ name: 'last_seq', type: 'integer', default: 0 })
-  lastSeq!: number;
-
   @CreateDateColumn({ name: 'created_at' })
   createdAt!: Date;
 

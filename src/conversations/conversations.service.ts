@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThanOrEqual, MoreThan, QueryFailedError } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
-import { runInTransaction } from '../database/transaction.js';
+import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
@@ -72,28 +72,10 @@ export class ConversationsService {
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     const earlier = await this.findByClientId(input.authorId, input.clientMessageId);
     if (earlier) return { message: earlier, duplicate: true };
+    const id = randomUUID();
     try {
-      const message = await runInTransaction(this.dataSource, async (manager) => {
-        // The UPDATE comes first: it takes the conversation's write lock (a row lock on PostgreSQL,
-        // the database write lock on SQLite) before anything is read, so concurrent senders on any
-        // worker queue up here instead of reading the same seq, and SQLite never has to upgrade a
-        // read lock (which fails at once with SQLITE_BUSY instead of waiting).
-        await manager.increment(Conversation, { id: input.conversationId }, 'lastSeq', 1);
-        const { lastSeq } = await manager.findOneByOrFail(Conversation, { id: input.conversationId });
-        const entity = manager.create(Message, {
-          id: randomUUID(),
-          conversationId: input.conversationId,
-          seq: lastSeq,
-          role: input.role,
-          authorId: input.authorId,
-          content: input.content,
-          status: input.status,
-          sources: null,
-          clientMessageId: input.clientMessageId ?? null,
-        });
-        await manager.insert(Message, entity);
-        return manager.findOneByOrFail(Message, { id: entity.id });
-      });
+      await this.insertWithNextSeq(id, input);
+      const message = await this.dataSource.getRepository(Message).findOneByOrFail({ id });
       return { message, duplicate: false };
     } catch (error) {
       // Two sends with one clientMessageId raced past the lookup: the unique index kept one.
@@ -103,6 +85,38 @@ export class ConversationsService {
       if (winner) return { message: winner, duplicate: true };
       throw error;
     }
+  }
+
+  /**
+   * One INSERT takes the next seq as MAX(seq) + 1. SQLite runs the statement under its database write
+   * lock, so no two can read the same MAX, and the lock is held for one statement instead of across
+   * several awaited ones (better-sqlite3 waits for a lock synchronously, freezing the event loop of
+   * every other worker that wants it meanwhile). PostgreSQL first locks the conversation's row, so
+   * its concurrent senders queue there.
+   */
+  private async insertWithNextSeq(id: string, input: NewMessage): Promise<void> {
+    const values = [id, input.conversationId, input.role, input.authorId, input.content, input.status];
+    const insert = (p: (n: number) => string) =>
+      `INSERT INTO messages (id, conversation_id, seq, role, author_id, content, status, client_message_id) ` +
+      `SELECT ${p(1)}, ${p(2)}, COALESCE(MAX(seq), 0) + 1, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)} ` +
+      `FROM messages WHERE conversation_id = ${p(8)}`;
+    const parameters = [...values, input.clientMessageId ?? null, input.conversationId];
+    if (this.dataSource.options.type !== 'postgres') {
+      await exclusively(this.dataSource, () =>
+        this.dataSource.query(
+          insert(() => '?'),
+          parameters,
+        ),
+      );
+      return;
+    }
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [input.conversationId]);
+      await manager.query(
+        insert((n) => `$${n}`),
+        parameters,
+      );
+    });
   }
 
   /** The completed messages up to `seq` (newest `limit` of them), oldest first: an answer's context. */
@@ -120,9 +134,10 @@ export class ConversationsService {
    * moves on every call, and an answer whose heartbeat stopped is failed by `failStaleAnswers`.
    */
   async checkpoint(id: string, content: string, streamIndex: number): Promise<void> {
-    await this.dataSource
-      .getRepository(Message)
-      .update({ id, status: 'streaming' }, { content, streamIndex });
+    const repository = this.dataSource.getRepository(Message);
+    await exclusively(this.dataSource, () =>
+      repository.update({ id, status: 'streaming' }, { content, streamIndex }),
+    );
   }
 
   /** Ends a streaming answer as complete or failed; returns it as stored. */
@@ -133,7 +148,9 @@ export class ConversationsService {
     sources: MessageSource[],
   ): Promise<Message> {
     const repository = this.dataSource.getRepository(Message);
-    await repository.update({ id }, { status, content, sources: sources.length ? sources : null });
+    await exclusively(this.dataSource, () =>
+      repository.update({ id }, { status, content, sources: sources.length ? sources : null }),
+    );
     return repository.findOneByOrFail({ id });
   }
 
@@ -156,7 +173,9 @@ export class ConversationsService {
       .getMany();
     const claimed: Message[] = [];
     for (const message of stale) {
-      const result = await repository.update({ id: message.id, status: 'streaming' }, { status: 'failed' });
+      const result = await exclusively(this.dataSource, () =>
+        repository.update({ id: message.id, status: 'streaming' }, { status: 'failed' }),
+      );
       if (result.affected === 1) claimed.push({ ...message, status: 'failed' });
     }
     return claimed;

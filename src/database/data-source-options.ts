@@ -5,11 +5,10 @@ import type { DatabaseConfig } from '../config/app-config.js';
 import { CHAT_ENTITIES } from '../conversations/index.js';
 import { RETRIEVAL_ENTITIES } from '../retrieval/document.entity.js';
 import { InitialSchema1764270000000 } from './migrations/1764270000000-initial-schema.js';
-import { MessageStreamIndex1764280000000 } from './migrations/1764280000000-message-stream-index.js';
 import { Documents1764300000000 } from './migrations/1764300000000-documents.js';
 
 const ENTITIES = [...CHAT_ENTITIES, ...RETRIEVAL_ENTITIES];
-const MIGRATIONS = [InitialSchema1764270000000, MessageStreamIndex1764280000000, Documents1764300000000];
+const MIGRATIONS = [InitialSchema1764270000000, Documents1764300000000];
 
 /** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {

@@ -18,7 +18,6 @@ export class InitialSchema1764270000000 implements MigrationInterface {
           { name: 'id', type: 'varchar', length: '36', isPrimary: true },
           { name: 'title', type: 'varchar', length: '200', isNullable: true },
           { name: 'created_by', type: 'varchar', length: '128' },
-          { name: 'last_seq', type: 'integer', default: 0 },
           ...timestamps('created_at', 'updated_at'),
         ],
       }),
@@ -55,6 +54,7 @@ export class InitialSchema1764270000000 implements MigrationInterface {
           { name: 'status', type: 'varchar', length: '16' },
           { name: 'sources', type: 'text', isNullable: true },
           { name: 'client_message_id', type: 'varchar', length: '128', isNullable: true },
+          { name: 'stream_index', type: 'integer', default: 0 },
           ...timestamps('created_at', 'updated_at'),
         ],
         foreignKeys: [

@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
+import { URL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   cpuSeconds,
@@ -45,6 +46,8 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --only T             ours | reference: run one side only                   (default both)
   --procs N            load-generator processes the clients are split over  (default 2)
   --rounds N           repeat the pair N times, alternating which goes first (default 1)
+  --database D         sqlite | a postgres:// server URL: our service stores in a fresh
+                       database created there for the run (and dropped)     (default sqlite)
   --json FILE          also write every figure as JSON to FILE
   --keep               keep the temporary directory (server logs, SQLite file)
   --help`;
@@ -67,6 +70,7 @@ function parseOptions(argv) {
       procs: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
+      database: { type: 'string', default: 'sqlite' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -96,8 +100,11 @@ function parseOptions(argv) {
     transports: values.transports,
     targets: values.only ? [values.only] : ['ours', 'reference'],
     json: values.json,
+    database: values.database,
     keep: values.keep,
   };
+  if (options.database !== 'sqlite' && !/^postgres(ql)?:\/\//.test(options.database))
+    problems.push('--database must be sqlite or a postgres:// URL');
   if (!['default', 'websocket'].includes(options.transports))
     problems.push('--transports must be default or websocket');
   if (values.only && !['ours', 'reference'].includes(values.only))
@@ -280,7 +287,7 @@ async function startServer(target, options, redis, workDir) {
       REDIS_KEY_PREFIX: 'bench-ours',
       JWT_SECRET: jwtSecret,
       CORS_ORIGINS: 'http://127.0.0.1',
-      DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
+      DATABASE_URL: options.databaseUrl ?? `sqlite:${join(dir, 'bench.db')}`,
       STORAGE_DIR: dir,
       OLLAMA_URL: 'http://127.0.0.1:9', // nothing listens there: answers fail fast, as without Ollama
     };
@@ -839,6 +846,28 @@ async function runTarget(target, label, options, redis, workDir) {
   }
 }
 
+/** A fresh PostgreSQL database on the server of `serverUrl`, so every run starts from an empty schema. */
+async function createBenchDatabase(serverUrl) {
+  const { default: pg } = await import('pg');
+  const name = `bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
 async function main() {
   const options = parseOptions(process.argv.slice(2));
   const workDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
@@ -856,6 +885,11 @@ async function main() {
 
   const redis = await startRedis(workDir);
   console.log(`redis-server ${redis.version} on 127.0.0.1:${redis.port}`);
+  const database = options.database === 'sqlite' ? undefined : await createBenchDatabase(options.database);
+  if (database) {
+    options.databaseUrl = database.url;
+    console.log(`our database: PostgreSQL ${database.name} (created for this run)`);
+  }
   const rounds = [];
   let failed = false;
   for (let round = 1; round <= options.rounds; round++) {
@@ -895,6 +929,7 @@ async function main() {
     writeFileSync(options.json, `${JSON.stringify({ options, rounds: plain }, null, 2)}\n`);
     console.log(`\nJSON written to ${options.json}`);
   }
+  if (database) await database.drop();
   if (options.keep || failed) console.log(`\nLogs kept in ${workDir}`);
   else rmSync(workDir, { recursive: true, force: true });
   return failed ? 1 : 0;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Inject, Injectable, Module } from '@nestjs/common';
@@ -10,8 +10,9 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsExclusively } from '../src/database/migration-runner.js';
 import { DatabaseRetriever } from '../src/retrieval/database.retriever.js';
-import { type IngestEvent, ingestFolder } from '../src/retrieval/ingest.js';
+import { type IngestEvent, PASSAGES_PER_TRANSACTION, ingestFolder } from '../src/retrieval/ingest.js';
 import { RetrievalModule } from '../src/retrieval/retrieval.module.js';
+import { chunkText } from '../src/retrieval/text.js';
 import {
   MAX_RETRIEVE_LIMIT,
   RETRIEVER,
@@ -295,7 +296,7 @@ describe.each(DATABASE_KINDS)('retrieval on %s', (kind) => {
     }
   });
 
-  it('does not let a document with hundreds of strong passages crowd out a weak match', async () => {
+  it('stores a document of more passages than one transaction holds, and lets it crowd out no weak match', async () => {
     const other = mkdtempSync(join(tmpdir(), 'retrieval-crowd-'));
     try {
       const section = (i: number) =>
@@ -308,7 +309,17 @@ describe.each(DATABASE_KINDS)('retrieval on %s', (kind) => {
         join(other, 'lonely.md'),
         `# Lonely note\n\n${'Filler words about nothing much. '.repeat(40)}tomatoes.`,
       );
-      await ingestFolder(dataSource, other);
+      expect(await ingestFolder(dataSource, other)).toMatchObject({ added: 2, failed: 0 });
+      // Written in several transactions (PASSAGES_PER_TRANSACTION), every passage is there and the
+      // final hash too: a second run finds the file unchanged.
+      const [{ passages }] = await dataSource.query(
+        `SELECT count(*) AS passages FROM document_chunks c JOIN documents d ON d.id = c.document_id
+         WHERE d.source_path = 'crowd.md'`,
+      );
+      expect(Number(passages)).toBeGreaterThan(PASSAGES_PER_TRANSACTION);
+      expect(Number(passages)).toBe(chunkText(readFileSync(join(other, 'crowd.md'), 'utf8')).length);
+      expect(await ingestFolder(dataSource, other)).toMatchObject({ unchanged: 2 });
+
       const titles = (await retriever.retrieve('tomatoes', { limit: 5 })).map((source) => source.title);
       expect(titles).toEqual(
         expect.arrayContaining(['Tomato crowd', 'Lonely note', 'The gardening almanac']),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { runInTransaction } from '../database/transaction.js';
 import { DocumentChunk, StoredDocument } from './document.entity.js';
 import { chunkText, documentTitle, searchableText } from './text.js';
@@ -11,6 +11,14 @@ const DOCUMENT_FILE = /\.(md|txt)$/i;
 /** Changing how documents are chunked changes every hash, so the next ingest rewrites every document. */
 const CHUNKING_SCHEME = 'chunks-v1';
 const INSERT_BATCH = 100;
+/**
+ * At most this many passages (about 750 KB) per transaction. On SQLite a transaction holds the database's
+ * write lock, and the service's writers wait for it only 5 s (busy timeout): a 10 MB file in one
+ * transaction holds it about a second, a 100 MB file would hold it long enough to fail their writes.
+ */
+export const PASSAGES_PER_TRANSACTION = 500;
+/** The hash of a document whose passages are still being written: it never equals a real one. */
+const PENDING = 'pending';
 
 export type IngestOutcome = 'added' | 'updated' | 'unchanged' | 'removed' | 'failed';
 
@@ -43,7 +51,8 @@ export interface IngestOptions {
  * Stores every `.md` and `.txt` file under `folder` (recursively; hidden entries and `node_modules`
  * skipped) as a document keyed by its path inside the folder: a new file is added, a changed one
  * replaced in place (its id kept), an unchanged one skipped. Each file is written in its own
- * transaction with its passages, so an interrupted run keeps what it did and the next run resumes.
+ * transaction with its passages (a very large one in several), so an interrupted run keeps what it did
+ * and the next run resumes.
  * A file that cannot be stored (not UTF-8, binary) is reported as failed and the others go on.
  */
 export async function ingestFolder(
@@ -105,29 +114,46 @@ export async function ingestFile(
   const title = documentTitle(path, content);
   const passages = chunkText(searchableText(path, content));
 
-  return runInTransaction(dataSource, async (manager) => {
+  // A document of many passages is written in several transactions; its real hash comes with the
+  // last one, so a run interrupted in between leaves it "changed" and the next run writes it again.
+  const oneGo = passages.length <= PASSAGES_PER_TRANSACTION;
+  const insertPassages = async (manager: EntityManager, id: string, from: number, to: number) => {
+    for (let start = from; start < Math.min(to, passages.length); start += INSERT_BATCH) {
+      await manager.insert(
+        DocumentChunk,
+        passages
+          .slice(start, Math.min(start + INSERT_BATCH, to))
+          .map((passage, i) => ({ documentId: id, position: start + i, title, content: passage })),
+      );
+    }
+  };
+
+  const first = await runInTransaction(dataSource, async (manager) => {
     const existing = await manager.findOne(StoredDocument, {
       where: { sourcePath: path },
       select: { id: true, contentHash: true },
     });
-    if (existing?.contentHash === contentHash) return 'unchanged';
+    if (existing?.contentHash === contentHash) return { outcome: 'unchanged' as const };
     const id = existing?.id ?? randomUUID();
+    const hash = oneGo ? contentHash : PENDING;
     if (existing) {
       await manager.delete(DocumentChunk, { documentId: id });
-      await manager.update(StoredDocument, { id }, { title, content, contentHash });
+      await manager.update(StoredDocument, { id }, { title, content, contentHash: hash });
     } else {
-      await manager.insert(StoredDocument, { id, sourcePath: path, title, content, contentHash });
+      await manager.insert(StoredDocument, { id, sourcePath: path, title, content, contentHash: hash });
     }
-    for (let start = 0; start < passages.length; start += INSERT_BATCH) {
-      await manager.insert(
-        DocumentChunk,
-        passages
-          .slice(start, start + INSERT_BATCH)
-          .map((passage, i) => ({ documentId: id, position: start + i, title, content: passage })),
-      );
-    }
-    return existing ? 'updated' : 'added';
+    await insertPassages(manager, id, 0, PASSAGES_PER_TRANSACTION);
+    return { outcome: existing ? ('updated' as const) : ('added' as const), id };
   });
+  if (first.outcome === 'unchanged' || oneGo) return first.outcome;
+  const { id } = first;
+  for (let start = PASSAGES_PER_TRANSACTION; start < passages.length; start += PASSAGES_PER_TRANSACTION) {
+    await runInTransaction(dataSource, (manager) =>
+      insertPassages(manager, id, start, start + PASSAGES_PER_TRANSACTION),
+    );
+  }
+  await runInTransaction(dataSource, (manager) => manager.update(StoredDocument, { id }, { contentHash }));
+  return first.outcome;
 }
 
 /** The `.md` and `.txt` files under `folder`, as sorted `/`-separated paths relative to it. */

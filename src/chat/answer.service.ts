@@ -45,9 +45,17 @@ export class AnswerService implements OnApplicationShutdown {
   /** Starts answering `question` in the background; failures end up in `message:error`, never thrown. */
   start(namespace: ChatNamespace, user: AuthUser, question: MessageView): void {
     const questionStoredAt = performance.now();
-    this.answer(namespace, user, question, questionStoredAt).catch((error: Error) =>
-      this.logger.error(`Answer for message ${question.id} could not start: ${error.message}`),
-    );
+    this.answer(namespace, user, question, questionStoredAt).catch((error: Error) => {
+      // No assistant message could be stored: the error names the question instead, so the room
+      // still learns that no answer is coming.
+      this.logger.error(`Answer for message ${question.id} could not start: ${error.message}`);
+      this.metrics.answers.inc({ outcome: 'INTERNAL' });
+      namespace.to(roomOf(question.conversationId)).emit('message:error', {
+        conversationId: question.conversationId,
+        messageId: question.id,
+        error: { code: 'INTERNAL', message: 'The answer could not start' },
+      });
+    });
   }
 
   private async answer(

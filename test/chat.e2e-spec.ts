@@ -380,3 +380,30 @@ describe('two instances sharing one Redis', () => {
     await other.stop();
   });
 });
+
+describe('ASSISTANT_ENABLED=false', () => {
+  it('stores and delivers user messages and answers none', async () => {
+    const plain = await ServiceProcess.start({
+      REDIS_ENABLED: 'true',
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'chat-e2e-plain',
+      JWT_SECRET: TEST_JWT_SECRET,
+      ASSISTANT_ENABLED: 'false',
+    });
+    const alice = await connectChat(plain.baseUrl, tokenFor('alice'));
+    sockets.push(alice);
+    const id = (await request<{ conversation: { id: string } }>(alice, 'conversation:create', {}))
+      .conversation.id;
+    await request(alice, 'conversation:join', { conversationId: id });
+    const inbox = collect<MessageView>(alice, 'message:new');
+    await request(alice, 'message:send', { conversationId: id, content: 'just us humans' });
+    await sleep(1500);
+    expect(inbox.map((m) => m.role)).toEqual(['user']);
+    const synced = await request<{ messages: MessageView[] }>(alice, 'conversation:sync', {
+      conversationId: id,
+      afterSeq: 0,
+    });
+    expect(synced.messages.map((m) => [m.role, m.content])).toEqual([['user', 'just us humans']]);
+    await plain.stop();
+  });
+});

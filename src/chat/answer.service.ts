@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import type { MessageSource } from '../conversations/message.entity.js';
 import { toMessageView } from '../conversations/message.view.js';
@@ -33,6 +35,7 @@ const RETRIEVAL_TIMEOUT_MS = 2000;
 export class AnswerService implements OnApplicationShutdown {
   private readonly logger = new Logger('AnswerService');
   private readonly inFlight = new Map<string, AbortController>();
+  private readonly enabled: boolean;
 
   constructor(
     private readonly conversations: ConversationsService,
@@ -40,10 +43,17 @@ export class AnswerService implements OnApplicationShutdown {
     @Inject(RETRIEVER) private readonly retriever: Retriever,
     private readonly metrics: AnswerMetrics,
     private readonly progress: AnswerProgressStore,
-  ) {}
+    configService: ConfigService<AppConfig, true>,
+  ) {
+    this.enabled = configService.get('ollama', { infer: true }).assistantEnabled;
+  }
 
-  /** Starts answering `question` in the background; failures end up in `message:error`, never thrown. */
+  /**
+   * Starts answering `question` in the background (unless ASSISTANT_ENABLED=false); failures end up in
+   * `message:error`, never thrown.
+   */
   start(namespace: ChatNamespace, user: AuthUser, question: MessageView): void {
+    if (!this.enabled) return;
     const questionStoredAt = performance.now();
     this.answer(namespace, user, question, questionStoredAt).catch((error: Error) => {
       // No assistant message could be stored: the error names the question instead, so the room

@@ -40,6 +40,8 @@ export interface OllamaConfig {
   connectTimeoutMs: number;
   /** Longest silence between two chunks of a streaming answer. */
   idleTimeoutMs: number;
+  /** Whether user messages get assistant answers at all (ASSISTANT_ENABLED). */
+  assistantEnabled: boolean;
 }
 
 export interface StorageConfig {

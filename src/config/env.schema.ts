@@ -160,6 +160,11 @@ export class EnvironmentVariables {
   @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
   OLLAMA_REQUIRED = false;
 
+  /** false: a plain chat; user messages are stored and delivered, nobody answers them. */
+  @Transform(toBoolean)
+  @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
+  ASSISTANT_ENABLED = true;
+
   @Transform(toInteger)
   @IsInt({ message: '$property must be an integer number of milliseconds from 100 to 600000' })
   @Min(100, { message: '$property must be an integer number of milliseconds from 100 to 600000' })

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       required: false,
       connectTimeoutMs: 30000,
       idleTimeoutMs: 30000,
+      assistantEnabled: true,
     });
     expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [] });
   });

@@ -84,6 +84,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       required: env.OLLAMA_REQUIRED,
       connectTimeoutMs: env.OLLAMA_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: env.OLLAMA_IDLE_TIMEOUT_MS,
+      assistantEnabled: env.ASSISTANT_ENABLED,
     },
     storage: { dir: env.STORAGE_DIR },
     security: {

@@ -12,6 +12,10 @@ export class Conversation {
   @Column({ name: 'created_by', type: 'varchar', length: 128 })
   createdBy!: string;
 
+  /** PostgreSQL's per-conversation seq counter (see ConversationsService); SQLite derives seq from MAX. */
+  @Column({ name: 'last_seq', type: 'integer', default: 0 })
+  lastSeq!: number;
+
   @CreateDateColumn({ name: 'created_at' })
   createdAt!: Date;
 

@@ -88,35 +88,33 @@ export class ConversationsService {
   }
 
   /**
-   * One INSERT takes the next seq as MAX(seq) + 1. SQLite runs the statement under its database write
-   * lock, so no two can read the same MAX, and the lock is held for one statement instead of across
-   * several awaited ones (better-sqlite3 waits for a lock synchronously, freezing the event loop of
-   * every other worker that wants it meanwhile). PostgreSQL first locks the conversation's row, so
-   * its concurrent senders queue there.
+   * Stores the message under the next seq in ONE statement, so the lock that orders a conversation's
+   * senders is held inside the database for microseconds, never across round trips to a busy event
+   * loop (with a multi-statement transaction, 20 senders of one room queued on the lock while holding
+   * pooled connections, and the pools ran dry).
+   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic.
+   * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
+   *   row lock and then sees the latest committed counter.
    */
   private async insertWithNextSeq(id: string, input: NewMessage): Promise<void> {
+    const columns = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
     const values = [id, input.conversationId, input.role, input.authorId, input.content, input.status];
-    const insert = (p: (n: number) => string) =>
-      `INSERT INTO messages (id, conversation_id, seq, role, author_id, content, status, client_message_id) ` +
-      `SELECT ${p(1)}, ${p(2)}, COALESCE(MAX(seq), 0) + 1, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)} ` +
-      `FROM messages WHERE conversation_id = ${p(8)}`;
-    const parameters = [...values, input.clientMessageId ?? null, input.conversationId];
-    if (this.dataSource.options.type !== 'postgres') {
-      await exclusively(this.dataSource, () =>
-        this.dataSource.query(
-          insert(() => '?'),
-          parameters,
-        ),
+    const clientId = input.clientMessageId ?? null;
+    if (this.dataSource.options.type === 'postgres') {
+      await this.dataSource.query(
+        `WITH next AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $2 RETURNING last_seq) ` +
+          `INSERT INTO messages (${columns}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7 FROM next`,
+        [...values, clientId],
       );
       return;
     }
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [input.conversationId]);
-      await manager.query(
-        insert((n) => `$${n}`),
-        parameters,
-      );
-    });
+    await exclusively(this.dataSource, () =>
+      this.dataSource.query(
+        `INSERT INTO messages (${columns}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
+          `FROM messages WHERE conversation_id = ?`,
+        [...values, clientId, input.conversationId],
+      ),
+    );
   }
 
   /** The completed messages up to `seq` (newest `limit` of them), oldest first: an answer's context. */

@@ -20,6 +20,7 @@ const secure: AppConfig = {
     required: false,
     connectTimeoutMs: 30000,
     idleTimeoutMs: 30000,
+    assistantEnabled: true,
   },
   storage: { dir: './data' },
   security: { jwtSecret: 'x'.repeat(32), corsOrigins: ['https://chat.example.com'] },

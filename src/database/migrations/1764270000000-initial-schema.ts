@@ -18,6 +18,7 @@ export class InitialSchema1764270000000 implements MigrationInterface {
           { name: 'id', type: 'varchar', length: '36', isPrimary: true },
           { name: 'title', type: 'varchar', length: '200', isNullable: true },
           { name: 'created_by', type: 'varchar', length: '128' },
+          { name: 'last_seq', type: 'integer', default: 0 },
           ...timestamps('created_at', 'updated_at'),
         ],
       }),

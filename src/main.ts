@@ -1,24 +1,11 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { installProcessGuards } from './bootstrap/process-guards.js';
 import { isStickyWorker } from './bootstrap/sticky-worker.js';
-import { type AppConfig, ConfigValidationError, loadConfig } from './config/index.js';
-
-/** Validates the environment (and `.env`, whose values never override real variables) or exits 1. */
-function configOrExit(): AppConfig {
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  try {
-    return loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigValidationError)) throw error;
-    for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
-    process.exit(1);
-  }
-}
+import { loadConfigOrExit } from './config/load-config.js';
 
 async function main(): Promise<void> {
   installProcessGuards();
-  const config = configOrExit();
+  const config = loadConfigOrExit();
   // Imported on demand: the primary never loads the Nest application, only the router.
   if (config.server.workers > 1 && !isStickyWorker()) {
     const { runPrimary } = await import('./bootstrap/cluster.primary.js');

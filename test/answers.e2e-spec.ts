@@ -10,6 +10,7 @@ import {
   TEST_JWT_SECRET,
   tokenFor,
   type ChatClient,
+  workerPidOf,
 } from './support/chat-client.js';
 import { FakeOllama } from './support/fake-ollama.js';
 import { sleep, waitFor } from './support/ports.js';
@@ -39,14 +40,7 @@ let ollama: FakeOllama;
 let service: ServiceProcess;
 const sockets: ChatClient[] = [];
 
-async function pidOf(socket: ChatClient): Promise<number> {
-  const observer = redis.client();
-  try {
-    return Number(await observer.hget(`${PREFIX}:session:${socket.id}`, 'pid'));
-  } finally {
-    observer.disconnect();
-  }
-}
+const pidOf = (socket: ChatClient) => workerPidOf(redis, PREFIX, socket);
 
 async function connect(userId: string, options = {}): Promise<ChatClient> {
   const socket = await connectChat(service.baseUrl, tokenFor(userId), options);

@@ -1,31 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
 import { ConversationsService } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
 import { sleep } from './support/ports.js';
-import { DATABASE_KINDS, createPostgresDatabase } from './support/postgres.js';
+import { DATABASE_KINDS, databaseConfigFor, freshDatabase } from './support/postgres.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
-
-/** A fresh, empty database of `kind` for one test: its URL, and how to remove it. */
-async function freshDatabase(kind: 'sqlite' | 'postgres'): Promise<{ url: string; drop(): Promise<void> }> {
-  if (kind === 'postgres') return createPostgresDatabase();
-  const dir = mkdtempSync(join(tmpdir(), 'chat-db-'));
-  return {
-    url: `sqlite:${join(dir, 'chat.db')}`,
-    drop: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-function configFor(url: string) {
-  return url.startsWith('sqlite:')
-    ? ({ type: 'sqlite', location: url.slice('sqlite:'.length) } as const)
-    : ({ type: 'postgres', location: url } as const);
-}
 
 afterAll(() => stopAllServices());
 
@@ -38,7 +19,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
 
   it('runs migrations exactly once when 4 processes boot together on it', async () => {
     // Hold the migration lock so all four reach it and wait; releasing it sets them racing at once.
-    const holder = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+    const holder = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const lockTaken = new Promise<void>((taken) => {
@@ -70,7 +51,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     for (const service of services) expect((await service.get('/api/ready')).status).toBe(200);
     await Promise.all(services.map((service) => service.stop()));
 
-    const dataSource = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+    const dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
     try {
       // Every migration recorded exactly once.
       const rows = (await dataSource.query('SELECT name FROM migrations ORDER BY name')) as {
@@ -86,7 +67,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
   describe('the chat schema', () => {
     let dataSource: DataSource;
     beforeEach(async () => {
-      dataSource = await new DataSource(dataSourceOptions(configFor(database.url))).initialize();
+      dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
       await runMigrationsExclusively(dataSource, { log: () => undefined });
     });
     afterEach(() => dataSource.destroy());
@@ -156,7 +137,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       // 4-worker chat test covers it.
       const second =
         kind === 'postgres'
-          ? await new DataSource(dataSourceOptions(configFor(database.url))).initialize()
+          ? await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize()
           : dataSource;
       try {
         const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];

@@ -5,6 +5,7 @@ import {
   TEST_JWT_SECRET,
   tokenFor,
   type ChatClient,
+  workerPidOf,
 } from './support/chat-client.js';
 import type { MessageView } from '../src/chat/chat.events.js';
 import { sleep, waitFor } from './support/ports.js';
@@ -16,15 +17,7 @@ let redis: RedisServer;
 let service: ServiceProcess;
 const sockets: ChatClient[] = [];
 
-/** The pid of the worker holding `socket`, from its session hash. */
-async function workerOf(socket: ChatClient): Promise<number> {
-  const observer = redis.client();
-  try {
-    return Number(await observer.hget(`${PREFIX}:session:${socket.id}`, 'pid'));
-  } finally {
-    observer.disconnect();
-  }
-}
+const workerOf = (socket: ChatClient) => workerPidOf(redis, PREFIX, socket);
 
 async function sessionKeys(): Promise<string[]> {
   const observer = redis.client();

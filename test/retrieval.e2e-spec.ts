@@ -21,30 +21,13 @@ import {
   type Retriever,
   SNIPPET_MAX_CHARS,
 } from '../src/retrieval/retriever.js';
-import { DATABASE_KINDS, createPostgresDatabase } from './support/postgres.js';
+import { DATABASE_KINDS, databaseConfigFor, freshDatabase } from './support/postgres.js';
 
 const INGEST_CLI = resolve(process.cwd(), 'dist/cli/ingest.js');
 const QUESTION = 'How do sticky sessions work with Redis?';
 
-type Kind = 'sqlite' | 'postgres';
-
-async function freshDatabase(kind: Kind): Promise<{ url: string; drop(): Promise<void> }> {
-  if (kind === 'postgres') return createPostgresDatabase();
-  const dir = mkdtempSync(join(tmpdir(), 'retrieval-db-'));
-  return {
-    url: `sqlite:${join(dir, 'chat.db')}`,
-    drop: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-function configFor(url: string) {
-  return url.startsWith('sqlite:')
-    ? ({ type: 'sqlite', location: url.slice('sqlite:'.length) } as const)
-    : ({ type: 'postgres', location: url } as const);
-}
-
 async function migratedDataSource(url: string): Promise<DataSource> {
-  const dataSource = await new DataSource(dataSourceOptions(configFor(url))).initialize();
+  const dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(url))).initialize();
   await runMigrationsExclusively(dataSource, { log: () => undefined });
   return dataSource;
 }
@@ -331,7 +314,10 @@ describe.each(DATABASE_KINDS)('retrieval on %s', (kind) => {
 
   it('is what RetrievalModule.forRoot() provides by default, over the TypeORM DataSource', async () => {
     @Module({
-      imports: [TypeOrmModule.forRoot(dataSourceOptions(configFor(database.url))), RetrievalModule.forRoot()],
+      imports: [
+        TypeOrmModule.forRoot(dataSourceOptions(databaseConfigFor(database.url))),
+        RetrievalModule.forRoot(),
+      ],
     })
     class RootModule {}
     const app = await NestFactory.createApplicationContext(RootModule, { logger: false });

@@ -1,9 +1,8 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { JwtService } from '@nestjs/jwt';
 import { DEVELOPMENT_JWT_SECRET } from '../auth/socket-authenticator.js';
-import { ConfigValidationError, loadConfig } from '../config/load-config.js';
+import { loadConfigOrExit } from '../config/load-config.js';
 
 /**
  * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: prints a handshake token signed with
@@ -14,15 +13,7 @@ function main(): void {
   const { values } = parseArgs({
     options: { sub: { type: 'string' }, name: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
   });
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigValidationError)) throw error;
-    for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit();
   if (config.server.nodeEnv === 'production') {
     console.error('npm run token is a development tool and is off when NODE_ENV=production');
     process.exit(1);

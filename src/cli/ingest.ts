@@ -2,22 +2,9 @@ import 'reflect-metadata';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AppConfig } from '../config/app-config.js';
-import { ConfigValidationError, loadConfig } from '../config/load-config.js';
+import { loadConfigOrExit } from '../config/load-config.js';
 
 const USAGE = 'usage: npm run ingest -- <folder> [--prune]';
-
-/** Validates the environment (and `.env`, whose values never override real variables) or exits 1. */
-function configOrExit(): AppConfig {
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  try {
-    return loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigValidationError)) throw error;
-    for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
-    process.exit(1);
-  }
-}
 
 /**
  * `npm run ingest -- <folder> [--prune]`: stores the folder's `.md` and `.txt` files in the configured
@@ -54,7 +41,7 @@ async function main(): Promise<number> {
     console.error(`Not a folder: ${folder}`);
     return 1;
   }
-  const config = configOrExit();
+  const config = loadConfigOrExit();
   const started = Date.now();
   // Loaded once the arguments and configuration are known good: a usage error answers at once.
   const [{ DataSource }, { dataSourceOptions }, { runMigrationsExclusively }, { ingestFolder }] =

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
@@ -92,4 +92,19 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((origin) => origin.trim()) : [],
     },
   };
+}
+
+/**
+ * The entry points' way in (service and CLIs): reads `.env` if present (real variables win), validates,
+ * and on failure prints one line per problem and exits 1. The one place that reads `process.env`.
+ */
+export function loadConfigOrExit(): AppConfig {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigValidationError)) throw error;
+    for (const problem of error.problems) console.error(`Invalid configuration: ${problem}`);
+    process.exit(1);
+  }
 }

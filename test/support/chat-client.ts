@@ -92,3 +92,17 @@ export async function expectDeliveryAcross(
     bob.close();
   }
 }
+
+/** The pid of the worker holding `socket`, read from its session hash in Redis. */
+export async function workerPidOf(
+  redis: { client(): { hget(key: string, field: string): Promise<string | null>; disconnect(): void } },
+  keyPrefix: string,
+  socket: ChatClient,
+): Promise<number> {
+  const observer = redis.client();
+  try {
+    return Number(await observer.hget(`${keyPrefix}:session:${socket.id}`, 'pid'));
+  } finally {
+    observer.disconnect();
+  }
+}

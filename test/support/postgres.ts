@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import type { DatabaseConfig } from '../../src/config/app-config.js';
 
 /** Set by `.ci/run` (and by developers) to also run database tests against PostgreSQL. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
@@ -36,4 +40,23 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
       }
     },
   };
+}
+
+/** A fresh, empty database of `kind` for one test: its URL (as DATABASE_URL takes it), and how to remove it. */
+export async function freshDatabase(
+  kind: 'sqlite' | 'postgres',
+): Promise<{ url: string; drop(): Promise<void> }> {
+  if (kind === 'postgres') return createPostgresDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'chat-db-'));
+  return {
+    url: `sqlite:${join(dir, 'chat.db')}`,
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The service's DatabaseConfig for a DATABASE_URL. */
+export function databaseConfigFor(url: string): DatabaseConfig {
+  return url.startsWith('sqlite:')
+    ? { type: 'sqlite', location: url.slice('sqlite:'.length) }
+    : { type: 'postgres', location: url };
 }

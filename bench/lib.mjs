@@ -156,3 +156,25 @@ export function startTime(pid) {
   // A zombie has exited: it only waits for a parent (or an init that may be slow) to reap it.
   return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
 }
+
+const ANSWER_WORDS = (
+  'the service streams each token of the answer to every socket of the room through redis while ' +
+  'the worker that asked keeps the text so far in a checkpoint and a client that reconnects resumes ' +
+  'from its next index'
+).split(' ');
+
+/**
+ * The fake Ollama's answer, as `n` tokens: words with their leading space (about five characters each,
+ * like a real model's), a line break now and then, and a few non-ASCII tokens (a multi-byte character
+ * and a surrogate pair) so that a decoder that splits UTF-8 across network chunks would show.
+ */
+export function answerTokens(n) {
+  const tokens = [];
+  for (let i = 0; i < n; i++) {
+    if (i % 50 === 49) tokens.push('\n\n');
+    else if (i % 40 === 17) tokens.push(' café');
+    else if (i % 40 === 37) tokens.push(' 🙂');
+    else tokens.push(`${i === 0 ? '' : ' '}${ANSWER_WORDS[i % ANSWER_WORDS.length]}`);
+  }
+  return tokens;
+}

@@ -2,13 +2,16 @@
 // socket.io-client each, each its own user) and answers run.mjs's phase commands over IPC:
 //   init -> connected, create -> created, join -> joined, load -> (sends until the window ends),
 //   report -> report, close -> exits.
+// With `scenario: 'answers'` the load is `ask -> asked` instead: each conversation's creator sends its
+// questions one after the other (the next once the previous answer ended) and every member records the
+// assistant's message:new / message:delta / message:done / message:error (`answerReport`).
 // Clients are split over several such processes because 500 sockets receiving 10,000 events a second
 // saturate one Node.js core, and a saturated load generator would measure itself, not the server.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import jwt from 'jsonwebtoken';
 import { io } from 'socket.io-client';
-import { bump, wallNow } from './lib.mjs';
+import { answerTokens, bump, wallNow } from './lib.mjs';
 
 /** Connections (and joins) in flight at once per process: a ramp, not a stampede. */
 const CONNECT_CONCURRENCY = 50;
@@ -42,6 +45,7 @@ const stats = {
   latencySeen: 0,
   receivedInWindow: 0,
   misrouted: 0,
+  deltas: 0, // message:delta received (answers scenario)
   disconnects: {},
   otherEvents: {},
   transports: {},
@@ -119,10 +123,13 @@ function connect(client) {
         client.connected = false;
         if (!closing) bump(stats.disconnects, detail?.message ? `${reason}: ${detail.message}` : reason);
       });
-      socket.on('message:new', (message) => onMessage(client, message));
-      socket.onAny((event) => {
-        if (event !== 'message:new') bump(stats.otherEvents, event);
-      });
+      if (options.scenario === 'answers') listenForAnswers(client);
+      else {
+        socket.on('message:new', (message) => onMessage(client, message));
+        socket.onAny((event) => {
+          if (event !== 'message:new') bump(stats.otherEvents, event);
+        });
+      }
       resolve();
     });
     socket.once('connect_error', (error) => {
@@ -270,10 +277,237 @@ function startLoad({ startAt, windowStart, windowEnd }) {
   }
 }
 
+// ------------------------------------------------------------------------------------------- answers
+
+/** What one client saw of one assistant message (keyed by its id). */
+function viewOf(client, messageId) {
+  let view = client.answers.get(messageId);
+  if (!view) {
+    view = { parts: [], deltas: 0, duplicates: 0, outOfOrder: 0 };
+    client.answers.set(messageId, view);
+  }
+  return view;
+}
+
+/**
+ * Links the answer being awaited to the first assistant message seen in the conversation meanwhile
+ * (one question at a time per conversation; called only for a message id seen for the first time).
+ */
+function link(client, messageId) {
+  const pending = client.pending;
+  if (pending && pending.answerId === undefined) pending.answerId = messageId;
+}
+
+/** Ends the wait for the pending question once its answer (or the error naming it) has arrived. */
+function settleIfEnded(client) {
+  const pending = client.pending;
+  if (!pending) return;
+  const view = pending.answerId === undefined ? undefined : client.answers.get(pending.answerId);
+  const ended =
+    view?.doneAt !== undefined ||
+    (pending.answerId !== undefined && client.errors.has(pending.answerId)) ||
+    (pending.questionId !== undefined && client.errors.has(pending.questionId));
+  if (ended) pending.settle();
+}
+
+function listenForAnswers(client) {
+  const { socket } = client;
+  client.answers = new Map();
+  client.errors = new Map(); // messageId -> { code, at }
+  client.questionIds = new Set();
+  const ours = (payload) => {
+    if (payload?.conversationId === client.conversationId) return true;
+    stats.misrouted++;
+    return false;
+  };
+  socket.on('message:new', (message) => {
+    const at = wallNow();
+    if (!ours(message)) return;
+    if (message.role !== 'assistant') {
+      bump(stats.otherEvents, `message:new (${message.role})`);
+      return;
+    }
+    if (!client.answers.has(message.id)) link(client, message.id);
+    viewOf(client, message.id).newAt ??= at;
+  });
+  socket.on('message:delta', (delta) => {
+    const at = wallNow();
+    if (!ours(delta)) return;
+    stats.deltas++;
+    if (!client.answers.has(delta.messageId)) link(client, delta.messageId); // no message:new before it
+    const view = viewOf(client, delta.messageId);
+    view.firstDeltaAt ??= at;
+    view.lastDeltaAt = at;
+    view.deltas++;
+    if (!Number.isInteger(delta.index) || delta.index < 0 || delta.index > 1_000_000) {
+      bump(stats.otherEvents, 'message:delta with an invalid index');
+      return;
+    }
+    if (view.parts[delta.index] !== undefined) view.duplicates++;
+    else {
+      if (delta.index !== view.parts.length) view.outOfOrder++;
+      view.parts[delta.index] = String(delta.delta);
+    }
+  });
+  socket.on('message:done', (done) => {
+    const at = wallNow();
+    if (!ours(done)) return;
+    if (!client.answers.has(done.message?.id)) link(client, done.message?.id);
+    const view = viewOf(client, done.message?.id);
+    view.doneAt ??= at;
+    view.doneContent = done.message?.content;
+    view.doneStatus = done.message?.status;
+    settleIfEnded(client);
+  });
+  socket.on('message:error', (failure) => {
+    const at = wallNow();
+    if (!ours(failure)) return;
+    if (!client.errors.has(failure.messageId))
+      client.errors.set(failure.messageId, { code: failure.error?.code ?? 'NO_CODE', at });
+    settleIfEnded(client);
+  });
+  socket.onAny((event) => {
+    if (!['message:new', 'message:delta', 'message:done', 'message:error'].includes(event))
+      bump(stats.otherEvents, event);
+  });
+}
+
+/** One question, then the wait for its answer: resolves the question's record. */
+async function ask(client, n, answerTimeoutMs) {
+  const question = { client: client.index, n, sentAt: wallNow() };
+  if (!client.connected) return { ...question, ackCode: 'NOT_CONNECTED', endedAt: question.sentAt };
+  const ended = new Promise((resolve) => (question.settle = resolve));
+  client.pending = question;
+  const timer = setTimeout(() => {
+    question.timedOut = true;
+    question.settle();
+  }, answerTimeoutMs);
+  request(client.socket, 'message:send', {
+    conversationId: client.conversationId,
+    // The fake Ollama finds this tag in the last user message of the prompt (fake-ollama.mjs).
+    content: `bench-answer ${client.index} ${n} ${question.sentAt.toFixed(3)}`,
+    clientMessageId: `bench-answer-${client.index}-${n}`,
+  }).then((ack) => {
+    question.ackAt = wallNow();
+    if (ack?.ok) {
+      question.questionId = ack.message?.id;
+      client.questionIds.add(question.questionId);
+      settleIfEnded(client);
+      return;
+    }
+    question.ackCode = codeOf(ack);
+    // Refused: no answer is coming. An ack lost in time may still be followed by its answer.
+    if (question.ackCode !== 'ACK_TIMEOUT') question.settle();
+  });
+  await ended;
+  clearTimeout(timer);
+  client.pending = undefined;
+  question.endedAt = wallNow();
+  delete question.settle;
+  return question;
+}
+
+/** Each conversation's asker sends its questions from `startAt` on, one answer at a time. */
+async function askAll({ askers, startAt, answers, answerTimeoutMs }) {
+  const chosen = new Set(askers);
+  const mine = clients.filter((client) => chosen.has(client.index) && client.joined);
+  const wait = startAt - wallNow();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  stats.cpu = process.cpuUsage();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  await Promise.all(
+    mine.map(async (client) => {
+      client.questions = [];
+      for (let n = 1; n <= answers; n++) client.questions.push(await ask(client, n, answerTimeoutMs));
+    }),
+  );
+  stats.cpu = process.cpuUsage(stats.cpu);
+  loopDelay.disable();
+  stats.loopDelay = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  return mine.length;
+}
+
+/**
+ * Per question (askers): its times and how its answer ended. Per answer seen by any member: whether
+ * the deltas, in index order, make exactly the content of message:done, and that the fake's answer.
+ */
+function answerReport() {
+  const expected = answerTokens(options.tokens).join('');
+  const questions = [];
+  const deliveries = {
+    total: 0,
+    done: 0,
+    complete: 0, // done, no gap, deltas == done content == the fake's answer
+    deltasDifferFromDone: 0,
+    doneDiffersFromFake: 0,
+    withGaps: 0,
+    withDuplicates: 0,
+    outOfOrder: 0,
+    errors: {},
+    unfinished: 0,
+  };
+  const questionErrors = {};
+  for (const client of clients) {
+    if (!client.answers) continue;
+    for (const [id, view] of client.answers) {
+      deliveries.total++;
+      if (view.duplicates > 0) deliveries.withDuplicates++;
+      if (view.outOfOrder > 0) deliveries.outOfOrder++;
+      let gaps = 0;
+      for (let i = 0; i < view.parts.length; i++) if (view.parts[i] === undefined) gaps++;
+      view.gaps = gaps;
+      if (gaps > 0) deliveries.withGaps++;
+      const error = client.errors.get(id);
+      if (view.doneAt !== undefined) {
+        deliveries.done++;
+        const joined = view.parts.join('');
+        view.matchesDone = joined === view.doneContent;
+        view.matchesFake = view.doneContent === expected;
+        if (!view.matchesDone) deliveries.deltasDifferFromDone++;
+        if (!view.matchesFake) deliveries.doneDiffersFromFake++;
+        if (view.matchesDone && view.matchesFake && gaps === 0) deliveries.complete++;
+      } else if (error) bump(deliveries.errors, error.code);
+      else deliveries.unfinished++;
+    }
+    for (const [id, error] of client.errors)
+      if (!client.answers.has(id)) bump(questionErrors, `${error.code} (naming the question)`);
+    for (const question of client.questions ?? []) {
+      const view = question.answerId === undefined ? undefined : client.answers.get(question.answerId);
+      const error =
+        (question.answerId !== undefined && client.errors.get(question.answerId)) ||
+        (question.questionId !== undefined && client.errors.get(question.questionId)) ||
+        undefined;
+      questions.push({
+        client: question.client,
+        n: question.n,
+        sentAt: question.sentAt,
+        ackAt: question.ackAt,
+        ackCode: question.ackCode,
+        timedOut: question.timedOut === true,
+        endedAt: question.endedAt,
+        answerId: question.answerId,
+        newAt: view?.newAt,
+        firstDeltaAt: view?.firstDeltaAt,
+        lastDeltaAt: view?.lastDeltaAt,
+        doneAt: view?.doneAt,
+        deltas: view?.deltas ?? 0,
+        gaps: view?.gaps ?? 0,
+        matchesDone: view?.matchesDone,
+        matchesFake: view?.matchesFake,
+        errorCode: error?.code,
+        errorAt: error?.at,
+      });
+    }
+  }
+  return { questions, deliveries, questionErrors };
+}
+
 function report() {
   return {
     ...stats,
     latencies: stats.latencies.slice(0, stats.latencyCount),
+    answers: options.scenario === 'answers' ? answerReport() : undefined,
     stillOutstanding: clients.reduce((sum, client) => sum + (client.outstanding ?? 0), 0),
     connectedAtEnd: clients.filter((client) => client.connected).length,
   };
@@ -300,6 +534,9 @@ process.on('message', async (command) => {
       break;
     case 'load':
       startLoad(command);
+      break;
+    case 'ask':
+      process.send({ type: 'asked', askers: await askAll(command) });
       break;
     case 'report':
       process.send({ type: 'report', stats: report() });

@@ -27,16 +27,22 @@ import {
   waitUntil,
   wallNow,
 } from './lib.mjs';
+import { printAnswers, RedisProbe, redisDelta, summarizeAnswers } from './answers.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 const OUR_MAIN = join(ROOT, 'dist', 'main.js');
 const REFERENCE_MAIN = join(HERE, 'reference-server.mjs');
+const FAKE_OLLAMA_MAIN = join(HERE, 'fake-ollama.mjs');
 
 const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [options] after npm run build)
 
+  --scenario S         messages: ours beside the reference under a message load;
+                       answers: ours only, assistant answers streamed from a fake Ollama
+                                                                            (default messages)
   --clients N          Socket.IO clients, each its own user                 (default 500)
-  --conversations N    conversations (rooms) the clients are spread over     (default 25)
+  --conversations N    conversations (rooms) the clients are spread over     (default 25;
+                       answers: 100)
   --rate R             messages per second per client                        (default 1)
   --workers N          worker processes of both servers                      (default 4)
   --duration S         measurement window, seconds                           (default 20)
@@ -50,7 +56,16 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
                        database created there for the run (and dropped)     (default sqlite)
   --json FILE          also write every figure as JSON to FILE
   --keep               keep the temporary directory (server logs, SQLite file)
-  --help`;
+  --help
+
+  answers scenario (--clients, --rate, --duration, --warmup, --drain do not apply; --only is ours):
+  --members N          clients per conversation; the first one asks        (default 1)
+  --answers-per-conversation N
+                       questions each conversation asks, one after the other
+                       (the next once the previous answer ended)             (default 1)
+  --answer-tokens N    tokens of each fake answer                            (default 200)
+  --token-delay-ms MS  the fake Ollama's pause before each token             (default 0: full speed)
+  --answer-timeout S   longest wait for one answer's message:done or :error  (default 60)`;
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -58,8 +73,14 @@ function parseOptions(argv) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      clients: { type: 'string', default: '500' },
-      conversations: { type: 'string', default: '25' },
+      scenario: { type: 'string', default: 'messages' },
+      clients: { type: 'string' },
+      conversations: { type: 'string' },
+      members: { type: 'string', default: '1' },
+      'answers-per-conversation': { type: 'string', default: '1' },
+      'answer-tokens': { type: 'string', default: '200' },
+      'token-delay-ms': { type: 'string', default: '0' },
+      'answer-timeout': { type: 'string', default: '60' },
       rate: { type: 'string', default: '1' },
       workers: { type: 'string', default: '4' },
       duration: { type: 'string', default: '20' },
@@ -80,6 +101,21 @@ function parseOptions(argv) {
     process.exit(0);
   }
   const problems = [];
+  const answers = values.scenario === 'answers';
+  if (!['messages', 'answers'].includes(values.scenario))
+    problems.push('--scenario must be messages or answers');
+  if (answers) {
+    // One conversation per asker: the clients follow from the conversations and their members.
+    if (values.clients !== undefined)
+      problems.push('--clients does not apply to --scenario answers: use --conversations and --members');
+    if (values.only === 'reference')
+      problems.push('--scenario answers runs ours only: the reference has no answers');
+    values.conversations ??= '100';
+    values.clients = String(Number(values.conversations) * Number(values.members));
+  } else {
+    values.clients ??= '500';
+    values.conversations ??= '25';
+  }
   const number = (name, min, max, integer = true) => {
     const value = Number(values[name]);
     const ok =
@@ -102,7 +138,14 @@ function parseOptions(argv) {
     json: values.json,
     database: values.database,
     keep: values.keep,
+    scenario: values.scenario,
+    members: number('members', 1, 100),
+    answersPerConversation: number('answers-per-conversation', 1, 50),
+    answerTokens: number('answer-tokens', 1, 10_000),
+    tokenDelayMs: number('token-delay-ms', 0, 1_000, false),
+    answerTimeout: number('answer-timeout', 1, 600, false),
   };
+  if (answers) options.targets = ['ours'];
   if (options.database !== 'sqlite' && !/^postgres(ql)?:\/\//.test(options.database))
     problems.push('--database must be sqlite or a postgres:// URL');
   if (!['default', 'websocket'].includes(options.transports))
@@ -289,7 +332,8 @@ async function startServer(target, options, redis, workDir) {
       CORS_ORIGINS: 'http://127.0.0.1',
       DATABASE_URL: options.databaseUrl ?? `sqlite:${join(dir, 'bench.db')}`,
       STORAGE_DIR: dir,
-      OLLAMA_URL: 'http://127.0.0.1:9', // nothing listens there: answers fail fast, as without Ollama
+      // Messages: nothing listens on port 9, so answers fail fast, as without Ollama. Answers: the fake.
+      OLLAMA_URL: options.ollamaUrl ?? 'http://127.0.0.1:9',
     };
   } else {
     command = [REFERENCE_MAIN];
@@ -461,6 +505,36 @@ async function sleepUntil(wallMs) {
   if (wait > 0) await sleep(wait);
 }
 
+/** The clients of `slices` connect (one slice per loader), create their conversations and join them. */
+async function connectAndJoin(fleet, slices, options, clientOptions) {
+  const connectStarted = Date.now();
+  const connectBudget = Math.ceil(slices[0].length / 50) * clientOptions.connectTimeoutMs + 30_000;
+  const connectedReplies = await Promise.all(
+    fleet.map((loader, i) =>
+      loader.ask({ type: 'init', options: clientOptions, indexes: slices[i] }, 'connected', connectBudget),
+    ),
+  );
+  const connectSeconds = (Date.now() - connectStarted) / 1_000;
+
+  // Each conversation is created by its first member that connected, so that one failed connect
+  // costs one member, not a whole room.
+  const creators = new Map();
+  for (const index of connectedReplies.flatMap((reply) => reply.connected).sort((a, b) => a - b)) {
+    const conversation = index % options.conversations;
+    if (!creators.has(conversation)) creators.set(conversation, index);
+  }
+  const creatorList = [...creators.values()];
+  const created = await Promise.all(
+    fleet.map((loader) => loader.ask({ type: 'create', creators: creatorList }, 'created', 60_000)),
+  );
+  const conversations = Object.assign({}, ...created.map((reply) => reply.conversations));
+  const joined = await Promise.all(
+    fleet.map((loader) => loader.ask({ type: 'join', conversations }, 'joined', 120_000)),
+  );
+  const members = mergeCounts(joined.map((reply) => reply.members));
+  return { connectSeconds, conversations, members, creatorList };
+}
+
 /** Connects, creates, joins, loads and measures one server; returns its figures. */
 async function measure(server, options, redis) {
   const pids = () => rememberTree(server.child.pid);
@@ -484,31 +558,12 @@ async function measure(server, options, redis) {
   };
   const fleet = slices.map((_, index) => new Loader(index));
   try {
-    const connectStarted = Date.now();
-    const connectBudget = Math.ceil(slices[0].length / 50) * clientOptions.connectTimeoutMs + 30_000;
-    const connectedReplies = await Promise.all(
-      fleet.map((loader, i) =>
-        loader.ask({ type: 'init', options: clientOptions, indexes: slices[i] }, 'connected', connectBudget),
-      ),
+    const { connectSeconds, conversations, members } = await connectAndJoin(
+      fleet,
+      slices,
+      options,
+      clientOptions,
     );
-    const connectSeconds = (Date.now() - connectStarted) / 1_000;
-
-    // Each conversation is created by its first member that connected, so that one failed connect
-    // costs one member, not a whole room.
-    const creators = new Map();
-    for (const index of connectedReplies.flatMap((reply) => reply.connected).sort((a, b) => a - b)) {
-      const conversation = index % options.conversations;
-      if (!creators.has(conversation)) creators.set(conversation, index);
-    }
-    const creatorList = [...creators.values()];
-    const created = await Promise.all(
-      fleet.map((loader) => loader.ask({ type: 'create', creators: creatorList }, 'created', 60_000)),
-    );
-    const conversations = Object.assign({}, ...created.map((reply) => reply.conversations));
-    const joined = await Promise.all(
-      fleet.map((loader) => loader.ask({ type: 'join', conversations }, 'joined', 120_000)),
-    );
-    const members = mergeCounts(joined.map((reply) => reply.members));
 
     await sleep(2_000); // connections and joins settled: the memory they hold is now resident
     const rssAfter = rssKiB(pids());
@@ -543,6 +598,155 @@ async function measure(server, options, redis) {
       },
     });
   } finally {
+    await Promise.all(fleet.map((loader) => loader.close()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- answers
+
+/** The fake Ollama (bench/fake-ollama.mjs) on a free loopback port, in a process group of its own. */
+async function startFakeOllama(options, workDir) {
+  const port = await freePort();
+  const logPath = join(workDir, 'fake-ollama.log');
+  const args = [
+    FAKE_OLLAMA_MAIN,
+    '--port',
+    String(port),
+    '--tokens',
+    String(options.answerTokens),
+    '--token-delay-ms',
+    String(options.tokenDelayMs),
+  ];
+  const child = spawnGroup(process.execPath, args, {
+    cwd: workDir,
+    env: { PATH: process.env.PATH ?? '' },
+    logPath,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(
+    async () => {
+      if (!alive(child)) throw new Error(`the fake Ollama exited at start:\n${tail(logPath)}`);
+      return (await httpGet(`${url}/api/version`, 1_000)).status === 200;
+    },
+    { timeoutMs: 10_000, what: `the fake Ollama on ${url}` },
+  );
+  return { url, child, logPath };
+}
+
+/** Everything the fake Ollama recorded (one record per /api/chat request). */
+async function fakeStats(fake) {
+  const answer = await httpGet(`${fake.url}/bench/stats`, 10_000);
+  if (answer.status !== 200) throw new Error(`the fake Ollama's /bench/stats answered ${answer.status}`);
+  return JSON.parse(answer.body);
+}
+
+/**
+ * The answers scenario on one server: clients connect, create and join their conversations; each
+ * conversation's first member asks `--answers-per-conversation` questions one after the other, all
+ * conversations starting at the same moment; every member records the answer's events. Redis is
+ * weighed from just before the first question to a second after the last answer ended.
+ */
+async function measureAnswers(server, options, redis, fake) {
+  const pids = () => rememberTree(server.child.pid);
+  await settle(server, options.workers, pids);
+  const loadAtStart = loadAverage();
+  const processes = pids().length;
+
+  const procs = Math.min(options.procs, options.clients);
+  const slices = Array.from({ length: procs }, () => []);
+  for (let i = 0; i < options.clients; i++) slices[i % procs].push(i);
+  const clientOptions = {
+    scenario: 'answers',
+    url: server.url,
+    jwtSecret: server.jwtSecret,
+    transports: options.transports,
+    conversations: options.conversations,
+    totalClients: options.clients,
+    tokens: options.answerTokens,
+    connectTimeoutMs: 20_000,
+    ackTimeoutMs: 10_000,
+  };
+  const fleet = slices.map((_, index) => new Loader(index));
+  let probe;
+  try {
+    const { connectSeconds, conversations, members, creatorList } = await connectAndJoin(
+      fleet,
+      slices,
+      options,
+      clientOptions,
+    );
+    const joined = Object.values(members).reduce((total, n) => total + n, 0);
+    console.log(
+      `ours: ${joined} clients joined ${Object.keys(conversations).length} conversations; ` +
+        `measuring Redis at rest for 2 s, then ${options.answersPerConversation} question(s) per conversation...`,
+    );
+
+    // Published messages are weighed on every channel: in this scenario only our service uses this Redis.
+    probe = await RedisProbe.open(redis.port, '*');
+    await sleep(1_000); // the joins' own traffic has settled
+    const idleStart = await probe.snapshot();
+    const idleStartedAt = wallNow();
+    await sleep(2_000);
+    const idleEnd = await probe.snapshot();
+    const idle = {
+      inputBytesPerSecond:
+        (idleEnd.inputBytes - idleStart.inputBytes) / ((wallNow() - idleStartedAt) / 1_000),
+    };
+
+    const before = await probe.snapshot();
+    const startAt = wallNow() + 500;
+    const cpuPids = () => ({ server: pids(), redis: [redis.child.pid], fake: [fake.child.pid] });
+    await sleepUntil(startAt);
+    const cpuStart = Object.fromEntries(Object.entries(cpuPids()).map(([k, v]) => [k, cpuSeconds(v)]));
+    const budget =
+      options.answersPerConversation * (options.answerTimeout * 1_000 + clientOptions.ackTimeoutMs) + 60_000;
+    await Promise.all(
+      fleet.map((loader) =>
+        loader.ask(
+          {
+            type: 'ask',
+            askers: creatorList,
+            startAt,
+            answers: options.answersPerConversation,
+            answerTimeoutMs: options.answerTimeout * 1_000,
+          },
+          'asked',
+          budget,
+        ),
+      ),
+    );
+    const seconds = (wallNow() - startAt) / 1_000;
+    const cpuEnd = Object.fromEntries(Object.entries(cpuPids()).map(([k, v]) => [k, cpuSeconds(v)]));
+    const loadAtEnd = loadAverage();
+    await sleep(1_000); // the other members' last events, the answers' last Redis writes
+    const after = await probe.snapshot();
+
+    const reports = (
+      await Promise.all(fleet.map((loader) => loader.ask({ type: 'report' }, 'report', 60_000)))
+    ).map((reply) => reply.stats);
+    const connectMs = sortedOf(reports.map((report) => Float64Array.from(report.connectMs)));
+    return summarizeAnswers({
+      options,
+      reports,
+      fake: await fakeStats(fake),
+      startAt,
+      redis: redisDelta(before, after),
+      idle,
+      cpu: Object.fromEntries(Object.keys(cpuEnd).map((k) => [k, (cpuEnd[k] - cpuStart[k]) / seconds])),
+      clients: options.clients,
+      connected: connectMs.length,
+      connectSeconds,
+      connectMs: { p50: percentile(connectMs, 50), p99: percentile(connectMs, 99) },
+      connectFailures: mergeCounts(reports.map((report) => report.connectFailures)),
+      createFailures: mergeCounts(reports.map((report) => report.createFailures)),
+      joinFailures: mergeCounts(reports.map((report) => report.joinFailures)),
+      conversationsCreated: Object.keys(conversations).length,
+      joined,
+      processes,
+      load: { start: loadAtStart, end: loadAtEnd },
+    });
+  } finally {
+    await probe?.close();
     await Promise.all(fleet.map((loader) => loader.close()));
   }
 }
@@ -814,7 +1018,7 @@ function printRounds(rounds) {
 // ------------------------------------------------------------------------------------------------- main
 
 /** Starts one server, measures it, stops it: its figures, or `{ failed }` with the reason. */
-async function runTarget(target, label, options, redis, workDir) {
+async function runTarget(target, label, options, redis, workDir, fake) {
   let server;
   let watcher;
   try {
@@ -826,6 +1030,15 @@ async function runTarget(target, label, options, redis, workDir) {
     const child = server.child;
     watcher = setInterval(() => alive(child) && rememberTree(child.pid), 2_000);
     console.log(`${label}: up in ${fmt(server.startMs / 1_000)} s at ${server.url}; connecting clients...`);
+    if (options.scenario === 'answers') {
+      const result = await measureAnswers(server, options, redis, fake);
+      result.server = server;
+      console.log(
+        `${label}: ${result.outcomes['message:done'] ?? 0}/${result.questions} answers done, ` +
+          `${fmt(result.tokensPerSecond, 0)} tokens/s, TTFT p50 ${fmt(result.ms.clientTtft.p50)} ms`,
+      );
+      return result;
+    }
     const result = await measure(server, options, redis);
     result.server = server;
     console.log(
@@ -873,12 +1086,22 @@ async function main() {
   const workDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
   if (!options.keep) interruptedCleanup = workDir;
   const expectedPerSecond = options.clients * options.rate * (options.clients / options.conversations);
-  console.log(
-    `bench: ${options.clients} clients, ${options.conversations} conversations (~${fmt(options.clients / options.conversations)} members each), ` +
-      `${options.rate} msg/s per client (~${fmt(expectedPerSecond, 0)} deliveries/s), ${options.workers} workers, ` +
-      `transports ${options.transports === 'default' ? 'default (polling, then upgrade)' : 'websocket only'}, ` +
-      `warm-up ${options.warmup} s, window ${options.duration} s, drain ${options.drain} s, ${Math.min(options.procs, options.clients)} load-generator processes`,
-  );
+  const transports = `transports ${options.transports === 'default' ? 'default (polling, then upgrade)' : 'websocket only'}`;
+  const procs = `${Math.min(options.procs, options.clients)} load-generator processes`;
+  if (options.scenario === 'answers')
+    console.log(
+      `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +
+        `of ${options.members} member(s), ${options.answersPerConversation} question(s) each, all conversations at once; ` +
+        `a fake Ollama streaming ${options.answerTokens} tokens per answer ` +
+        `(${options.tokenDelayMs > 0 ? `${options.tokenDelayMs} ms before each` : 'no delay: full speed'}); ` +
+        `${options.workers} workers, ${transports}, ${procs}`,
+    );
+  else
+    console.log(
+      `bench: ${options.clients} clients, ${options.conversations} conversations (~${fmt(options.clients / options.conversations)} members each), ` +
+        `${options.rate} msg/s per client (~${fmt(expectedPerSecond, 0)} deliveries/s), ${options.workers} workers, ` +
+        `${transports}, warm-up ${options.warmup} s, window ${options.duration} s, drain ${options.drain} s, ${procs}`,
+    );
   console.log(
     `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; work directory ${workDir}`,
   );
@@ -890,6 +1113,12 @@ async function main() {
     options.databaseUrl = database.url;
     console.log(`our database: PostgreSQL ${database.name} (created for this run)`);
   }
+  let fake;
+  if (options.scenario === 'answers') {
+    fake = await startFakeOllama(options, workDir);
+    options.ollamaUrl = fake.url;
+    console.log(`fake Ollama on ${fake.url}`);
+  }
   const rounds = [];
   let failed = false;
   for (let round = 1; round <= options.rounds; round++) {
@@ -898,7 +1127,7 @@ async function main() {
     const results = {};
     for (const target of order) {
       const label = options.rounds > 1 ? `round ${round}, ${target}` : target;
-      const outcome = await runTarget(target, label, options, redis, workDir);
+      const outcome = await runTarget(target, label, options, redis, workDir, fake);
       if (outcome.failed) failed = true;
       results[target] = outcome;
     }
@@ -907,18 +1136,26 @@ async function main() {
     for (const target of options.targets) ordered[target] = results[target];
     rounds.push({ order, results: ordered });
   }
-  redis.child.kill('SIGTERM');
-  await Promise.race([redis.child.exited, sleep(5_000)]);
+  for (const child of [fake?.child, redis.child]) {
+    if (!child) continue;
+    child.kill('SIGTERM');
+    await Promise.race([child.exited, sleep(5_000)]);
+  }
 
   const command = ['npm run bench --', ...process.argv.slice(2)].join(' ');
-  rounds.forEach(({ results }, i) => {
-    const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
-    console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
-    printTable(results);
-    printDetails(results);
-    printTargets(targetFigures(results));
-  });
-  if (options.rounds > 1) printRounds(rounds);
+  if (options.scenario === 'answers') {
+    console.log(`\nResults (the command: ${command})\n`);
+    printAnswers(rounds.map(({ results }) => results.ours));
+  }
+  if (options.scenario !== 'answers')
+    rounds.forEach(({ results }, i) => {
+      const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
+      console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
+      printTable(results);
+      printDetails(results);
+      printTargets(targetFigures(results));
+    });
+  if (options.rounds > 1 && options.scenario !== 'answers') printRounds(rounds);
 
   if (options.json) {
     const plain = JSON.parse(

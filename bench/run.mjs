@@ -334,6 +334,8 @@ async function startServer(target, options, redis, workDir) {
       STORAGE_DIR: dir,
       // Messages: nothing listens on port 9, so answers fail fast, as without Ollama. Answers: the fake.
       OLLAMA_URL: options.ollamaUrl ?? 'http://127.0.0.1:9',
+      // The messages scenario measures the chat path the reference also has: no assistant answers.
+      ASSISTANT_ENABLED: options.scenario === 'answers' ? 'true' : 'false',
     };
   } else {
     command = [REFERENCE_MAIN];

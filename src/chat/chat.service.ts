@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { toMessageView } from '../conversations/message.view.js';
 import { AnswerProgressStore } from './answer-progress.store.js';
@@ -9,8 +10,17 @@ import type { CreateConversationDto } from './dto/create-conversation.dto.js';
 import type { SendMessageDto } from './dto/send-message.dto.js';
 
 /** The chat's use cases, free of Socket.IO: who may do what, and what is stored. */
+/**
+ * Memberships confirmed recently, so a busy room does not cost a database read per message. Safe
+ * because membership only grows (nobody is removed from a conversation); the TTL bounds how stale an
+ * entry can be if removal is ever added.
+ */
+const MEMBERSHIP_CACHE = { max: 50_000, ttl: 60_000 };
+
 @Injectable()
 export class ChatService {
+  private readonly knownMembers = new LRUCache<string, true>(MEMBERSHIP_CACHE);
+
   constructor(
     private readonly conversations: ConversationsService,
     private readonly rateLimiter: ChatRateLimiter,
@@ -60,7 +70,12 @@ export class ChatService {
 
   /** FORBIDDEN for a conversation the user is not a member of, NOT_FOUND for one that does not exist. */
   async assertMember(user: AuthUser, conversationId: string): Promise<void> {
-    if (await this.conversations.isMember(conversationId, user.id)) return;
+    const key = `${conversationId}\n${user.id}`;
+    if (this.knownMembers.has(key)) return;
+    if (await this.conversations.isMember(conversationId, user.id)) {
+      this.knownMembers.set(key, true);
+      return;
+    }
     if (!(await this.conversations.exists(conversationId))) {
       throw new ChatError('NOT_FOUND', 'No such conversation');
     }

@@ -3,7 +3,7 @@
 // message published), the figures computed from the load generators' and the fake Ollama's records,
 // and their table. See docs/benchmarks.md, "Answers".
 import { Redis } from 'ioredis';
-import { mergeCounts, percentile } from './lib.mjs';
+import { mergeCounts, percentile, printAlignedTable } from './lib.mjs';
 
 // ------------------------------------------------------------------------------------------ redis probe
 
@@ -333,17 +333,7 @@ export function printAnswers(
 ) {
   const header = ['metric (ours; the reference has no answers)', ...titles];
   const lines = ROWS.map(([label, show]) => [label, ...rounds.map((r) => (r.failed ? 'failed' : show(r)))]);
-  const widths = header.map((_, column) =>
-    Math.max(...[header, ...lines].map((line) => line[column].length)),
-  );
-  const render = (line) =>
-    line
-      .map((cell, column) => cell.padEnd(widths[column]))
-      .join(' | ')
-      .trimEnd();
-  console.log(render(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
-  for (const line of lines) console.log(render(line));
+  printAlignedTable(header, lines);
 
   rounds.forEach((r, i) => {
     const lines = [];

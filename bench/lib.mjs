@@ -178,3 +178,18 @@ export function answerTokens(n) {
   }
   return tokens;
 }
+
+/** Prints `header` and `lines` (arrays of strings) as a plain aligned table. */
+export function printAlignedTable(header, lines) {
+  const widths = header.map((_, column) =>
+    Math.max(...[header, ...lines].map((line) => line[column].length)),
+  );
+  const render = (line) =>
+    line
+      .map((cell, column) => cell.padEnd(widths[column]))
+      .join(' | ')
+      .trimEnd();
+  console.log(render(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
+  for (const line of lines) console.log(render(line));
+}

@@ -20,6 +20,7 @@ import {
   httpGet,
   mergeCounts,
   percentile,
+  printAlignedTable,
   processTree,
   rssKiB,
   sleep,
@@ -909,17 +910,7 @@ function printTable(results) {
     }
     return [label, ...cells];
   });
-  const widths = header.map((_, column) =>
-    Math.max(...[header, ...lines].map((line) => line[column].length)),
-  );
-  const render = (line) =>
-    line
-      .map((cell, column) => cell.padEnd(widths[column]))
-      .join(' | ')
-      .trimEnd();
-  console.log(render(header));
-  console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
-  for (const line of lines) console.log(render(line));
+  printAlignedTable(header, lines);
 }
 
 function printDetails(results) {

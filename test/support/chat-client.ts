@@ -1,4 +1,5 @@
 import { JwtService } from '@nestjs/jwt';
+import { waitFor } from './ports.js';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 export const TEST_JWT_SECRET = 'test-secret-for-the-e2e-suite-0123456789abcdef';
@@ -80,11 +81,11 @@ export async function expectDeliveryAcross(
     );
     await request(alice, 'message:send', { conversationId, content: 'across instances' });
     await request(bob, 'message:send', { conversationId, content: 'and back' });
-    const deadline = Date.now() + 10_000;
     const userMessages = (inbox: { role: string; content: string }[]) =>
       inbox.filter((m) => m.role === 'user');
-    while (inboxes.some((inbox) => userMessages(inbox).length < 2) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => inboxes.every((inbox) => userMessages(inbox).length >= 2), {
+      what: 'both messages on both instances',
+    });
     for (const inbox of inboxes)
       expect(userMessages(inbox).map((m) => m.content)).toEqual(['across instances', 'and back']);
   } finally {

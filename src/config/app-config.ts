@@ -11,6 +11,8 @@ export interface ServerConfig {
   /** Resolved worker count: `auto` has become the number of CPUs. */
   workers: number;
   shutdownGraceMs: number;
+  /** SIGTERM: readiness 503 for this long before the sockets are closed (load balancer catch-up). */
+  shutdownDrainDelayMs: number;
 }
 
 export interface RedisConfig {

@@ -205,4 +205,18 @@ export class EnvironmentVariables {
   @Min(1000, { message: '$property must be an integer number of milliseconds from 1000 to 600000' })
   @Max(600000, { message: '$property must be an integer number of milliseconds from 1000 to 600000' })
   SHUTDOWN_GRACE_MS = 10000;
+
+  /**
+   * SIGTERM: how long readiness answers 503 before this process closes its sockets, so load balancers
+   * stop sending new clients here first. Must leave room inside SHUTDOWN_GRACE_MS.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer number of milliseconds from 0 to 600000' })
+  @Min(0, { message: '$property must be an integer number of milliseconds from 0 to 600000' })
+  @Max(600000, { message: '$property must be an integer number of milliseconds from 0 to 600000' })
+  @Rule(
+    (v, env) => typeof v !== 'number' || v < Number(env.SHUTDOWN_GRACE_MS),
+    '$property must be less than SHUTDOWN_GRACE_MS',
+  )
+  SHUTDOWN_DRAIN_DELAY_MS = 1000;
 }

@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       port: 3000,
       workers: 1,
       shutdownGraceMs: 10000,
+      shutdownDrainDelayMs: 1000,
     });
     expect(config.redis).toMatchObject({
       enabled: false,

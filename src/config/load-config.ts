@@ -63,6 +63,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       port: env.PORT,
       workers: env.WORKERS === 'auto' ? availableParallelism() : env.WORKERS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
     },
     redis: {
       enabled: env.REDIS_ENABLED,

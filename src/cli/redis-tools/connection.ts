@@ -1,0 +1,203 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster, type Redis } from 'ioredis';
+import type { RedisConfig } from '../../config/app-config.js';
+import { loadConfigOrExit } from '../../config/load-config.js';
+import { createRedisClient, type RedisClient, type RedisRole } from '../../redis/redis-client.factory.js';
+import { credentialsFromUrl, describeRedisTarget } from '../../redis/redis-url.js';
+
+/**
+ * How long a tool waits for a connection to become ready. The service's clients retry forever by
+ * design; a tool must answer within seconds, so it gives up (and stops the client's retries) here.
+ */
+export const CONNECT_DEADLINE_MS = 4000;
+/** Ceiling of any one step whose client has no command timeout (the subscriber's SUBSCRIBE). */
+export const STEP_TIMEOUT_MS = 3000;
+const QUIT_TIMEOUT_MS = 1000;
+
+/** What went wrong, for the verdict: the server cannot be reached, or it refused our credentials. */
+export type ConnectFailureKind = 'unreachable' | 'auth';
+
+export class ConnectFailure extends Error {
+  constructor(
+    readonly kind: ConnectFailureKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConnectFailure';
+  }
+}
+
+/**
+ * The tools' configuration: exactly the service's (environment and `.env`, validated by the same
+ * loader). Exits 1 with a clear message when Redis is off, since there is nothing to check.
+ */
+export function loadRedisConfigOrExit(tool: string): RedisConfig {
+  const config = loadConfigOrExit();
+  if (!config.redis.enabled) {
+    console.error(
+      `${tool}: REDIS_ENABLED is false, so the service uses no Redis and there is nothing to check. ` +
+        "Run it with the service's environment (REDIS_ENABLED=true, REDIS_URL, REDIS_MODE, ...).",
+    );
+    process.exit(1);
+  }
+  return config.redis;
+}
+
+/** Where the tools connect, fit to print: the password is always `***`. */
+export function targetOf(config: RedisConfig): string {
+  return describeRedisTarget(config);
+}
+
+/**
+ * Replaces the configured password (raw, URL-encoded, and as written in REDIS_URL) in text that
+ * comes from outside this code (error messages), so that no server or library message can echo it.
+ */
+export function secretScrubber(config: RedisConfig): (text: string) => string {
+  const secrets = new Set<string>();
+  try {
+    const { password } = credentialsFromUrl(config.url);
+    if (password) {
+      secrets.add(password);
+      secrets.add(encodeURIComponent(password));
+      if (config.url) secrets.add(new URL(config.url).password);
+    }
+  } catch {
+    // An unparseable URL was refused by the config loader already; nothing to hide then.
+  }
+  const list = [...secrets].filter((secret) => secret.length > 0).sort((a, b) => b.length - a.length);
+  return (text) => list.reduce((scrubbed, secret) => scrubbed.split(secret).join('***'), text);
+}
+
+/** An error's message only (never its object: ioredis errors carry the command and its arguments). */
+export function messageOf(error: unknown, scrub: (text: string) => string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return scrub(message.replace(/\s+/g, ' ').trim());
+}
+
+/** Redis refused the request for lack of permission (ACL): the item is unavailable, not broken. */
+export function isPermissionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /^NOPERM\b/.test(message) || /^ERR unknown (sub)?command\b/i.test(message);
+}
+
+function isAuthError(error: Error): boolean {
+  return /WRONGPASS|NOAUTH|invalid (username-)?password|user is disabled/i.test(error.message);
+}
+
+/** A short random id for the tools' throwaway keys and channels. */
+export function randomId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/**
+ * A client of `role` built by the service's own factory (same modes, credentials, TLS and DB), ready
+ * within `CONNECT_DEADLINE_MS` or disconnected and rejected with a ConnectFailure. An authentication
+ * failure rejects at once. The client is renamed `<prefix>:<tool>:<pid>` in CLIENT LIST, so an
+ * operator never mistakes it for one of the service's connections.
+ */
+export async function connectTool(
+  config: RedisConfig,
+  role: RedisRole,
+  toolName: string,
+  scrub: (text: string) => string,
+): Promise<RedisClient> {
+  const client = createRedisClient(config, role);
+  let lastError: Error | undefined;
+  // Kept for the client's whole life: an 'error' without a listener would be printed raw by ioredis.
+  client.on('error', (error: Error) => (lastError = error));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (failure: ConnectFailure) => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('error', onError);
+        reject(failure);
+      };
+      const onReady = () => {
+        clearTimeout(timer);
+        client.off('error', onError);
+        resolve();
+      };
+      const onError = (error: Error) => {
+        if (isAuthError(error))
+          fail(new ConnectFailure('auth', `authentication failed: ${messageOf(error, scrub)}`));
+      };
+      const timer = setTimeout(() => {
+        const reason = lastError ? messageOf(lastError, scrub) : 'no answer';
+        fail(
+          new ConnectFailure(
+            'unreachable',
+            `no connection within ${CONNECT_DEADLINE_MS / 1000} s (${reason})`,
+          ),
+        );
+      }, CONNECT_DEADLINE_MS);
+      client.once('ready', onReady);
+      client.on('error', onError);
+    });
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  }
+  if (!(client instanceof Cluster)) {
+    await client.client('SETNAME', `${config.keyPrefix}:${toolName}:${process.pid}`).catch(() => undefined);
+  }
+  return client;
+}
+
+/** QUIT, or a plain disconnect when QUIT does not answer promptly. Never throws. */
+export async function closeTool(client: RedisClient | undefined): Promise<void> {
+  if (!client) return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  const timer = setTimeout(() => client.disconnect(), QUIT_TIMEOUT_MS);
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rejects with `what timed out` when `promise` takes longer than `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The nodes that hold keys: each master of a cluster, else the one server. */
+export function keyNodes(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Walks `pattern` with SCAN (never KEYS) on every key node; calls `onKeys` per batch. */
+export async function scanEach(
+  client: RedisClient,
+  pattern: string,
+  onKeys: (keys: string[], node: Redis) => Promise<void> | void,
+): Promise<void> {
+  for (const node of keyNodes(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      if (keys.length > 0) await onKeys(keys, node);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
+/** Milliseconds, rounded to 0.01 ms for printing and JSON. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

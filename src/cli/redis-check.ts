@@ -42,7 +42,7 @@ type Step = (
  * Uses only commands the service's ACL user has (never CONFIG or KEYS) and never prints the password.
  */
 async function main(): Promise<number> {
-  let json = false;
+  let json: boolean;
   try {
     const { values } = parseArgs({
       options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { Server as EngineServer } from 'engine.io';
 import { parseAllDocuments } from 'yaml';
 import { MAX_FRAME_BYTES } from '../src/bootstrap/redis-io.adapter.js';
 import { EnvironmentVariables } from '../src/config/env.schema.js';
-import { loadConfig } from '../src/config/load-config.js';
+import { ConfigValidationError, loadConfig } from '../src/config/load-config.js';
 import { HealthController } from '../src/health/health.controller.js';
 import { securityProblems } from '../src/health/security-posture.js';
 
@@ -345,24 +346,43 @@ describe('config/k8s manifests', () => {
       }
     });
 
-    it("pass the service's own validation (loadConfig) as a secure production setup", () => {
-      // loadConfig also creates STORAGE_DIR and checks it is writable: that part is about the pod's
-      // filesystem (checked against the volume mounts below), so here it points at a scratch directory.
-      const storage = mkdtempSync(join(tmpdir(), 'k8s-manifests-'));
+    // loadConfig also creates STORAGE_DIR and checks it is writable: that part is about the pod's
+    // filesystem (checked against the volume mounts below), so here it points at a scratch directory.
+    let storage: string;
+    beforeAll(() => {
+      storage = mkdtempSync(join(tmpdir(), 'k8s-manifests-'));
+    });
+    afterAll(() => rmSync(storage, { recursive: true, force: true }));
+
+    function problemsOf(env: Record<string, string>): string[] {
       try {
-        const config = loadConfig({ ...configData, ...secretData, STORAGE_DIR: storage });
-        expect(config.server).toMatchObject({ nodeEnv: 'production', port: Number(configData.PORT) });
-        expect(config.redis.enabled).toBe(true);
-        expect(config.database.type).toBe('postgres');
-        // What readiness reports as security_validated (no dev switch, strong secret, explicit CORS, ...).
-        expect(securityProblems(config)).toEqual([]);
-        // Each worker wants a CPU: more workers than the CPU limit only adds contention.
-        const cpuLimit = container.resources?.limits?.cpu;
-        expect(cpuLimit).toBeDefined();
-        expect(config.server.workers).toBeLessThanOrEqual(cpuCores(cpuLimit!));
-      } finally {
-        rmSync(storage, { recursive: true, force: true });
+        loadConfig({ ...env, STORAGE_DIR: storage });
+        return [];
+      } catch (error) {
+        if (error instanceof ConfigValidationError) return error.problems;
+        throw error;
       }
+    }
+
+    it("pass the service's own validation (loadConfig) as a secure production setup", () => {
+      // The Secret as an operator fills it in: only JWT_SECRET's placeholder is refused (next test).
+      const filledIn = { ...secretData, JWT_SECRET: randomBytes(36).toString('base64') };
+      const config = loadConfig({ ...configData, ...filledIn, STORAGE_DIR: storage });
+      expect(config.server).toMatchObject({ nodeEnv: 'production', port: Number(configData.PORT) });
+      expect(config.redis.enabled).toBe(true);
+      expect(config.database.type).toBe('postgres');
+      // What readiness reports as security_validated (no dev switch, strong secret, explicit CORS, ...).
+      expect(securityProblems(config)).toEqual([]);
+      // Each worker wants a CPU: more workers than the CPU limit only adds contention.
+      const cpuLimit = container.resources?.limits?.cpu;
+      expect(cpuLimit).toBeDefined();
+      expect(config.server.workers).toBeLessThanOrEqual(cpuCores(cpuLimit!));
+    });
+
+    it('the Secret template cannot run as is: its JWT_SECRET placeholder is refused, nothing else', () => {
+      const problems = problemsOf({ ...configData, ...secretData });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^JWT_SECRET /);
     });
 
     it('placeholder secrets have the production shape: PostgreSQL, Redis with a password', () => {

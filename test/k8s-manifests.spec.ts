@@ -150,9 +150,10 @@ const annotations = ingress.metadata?.annotations ?? {};
 /**
  * The variables of the service. loadConfig reads exactly the own keys of `new EnvironmentVariables()`
  * (class fields have define semantics, so optional fields without a default are own keys too), and
- * class-validator's metadata lists every property that carries a rule. A manifest key must be in both:
- * read, and validated. The metadata alone would also cover a future undecorated-but-read field's
- * absence; the keys alone would miss nothing today but depend on the compiler's field semantics.
+ * class-validator's metadata lists every property that carries a rule, whatever the field semantics.
+ * A manifest key must be in both: read, and validated. A test below also requires every validated
+ * property to be read, so a compiler change that dropped optional fields from the keys (and made
+ * loadConfig silently ignore REDIS_URL, JWT_SECRET, ...) turns this suite red.
  */
 const readByLoadConfig = new Set(Object.keys(new EnvironmentVariables()));
 const validatedProperties = new Set(

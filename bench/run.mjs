@@ -351,7 +351,9 @@ async function startServer(target, options, redis, workDir) {
   }
   const started = Date.now();
   // cwd is the temporary directory so that no .env of the work tree leaks into the service.
-  const child = spawnGroup(process.execPath, command, {
+  // e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every server process.
+  const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawnGroup(process.execPath, [...nodeFlags, ...command], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
     logPath,

@@ -1,12 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, LessThanOrEqual, MoreThan, QueryFailedError } from 'typeorm';
+import { DataSource, In, LessThanOrEqual, MoreThan } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
+
+/** The columns a new message is inserted with (the rest take their defaults). */
+const INSERT_COLUMNS = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
+
+/** The part of better-sqlite3's Database used here (TypeORM does not type its connection). */
+interface SqliteDatabase {
+  prepare(sql: string): { get(...params: unknown[]): unknown };
+}
+
+/** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */
+function isUniqueViolation(error: unknown): boolean {
+  const code =
+    (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
+    (error as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
 
 /** How many messages `conversation:join` returns. */
 export const JOIN_HISTORY = 50;
@@ -68,53 +84,74 @@ export class ConversationsService {
   /**
    * Stores a message under the conversation's next `seq`. Idempotent on (author, clientMessageId):
    * a repeat returns the stored message with `duplicate: true` instead of adding a second one.
+   * Optimistic: the unique index on (author, clientMessageId) detects a repeat, so a first send (the
+   * usual case) costs exactly one statement.
    */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
-    const earlier = await this.findByClientId(input.authorId, input.clientMessageId);
-    if (earlier) return { message: earlier, duplicate: true };
-    const id = randomUUID();
     try {
-      await this.insertWithNextSeq(id, input);
-      const message = await this.dataSource.getRepository(Message).findOneByOrFail({ id });
-      return { message, duplicate: false };
+      return { message: await this.insertWithNextSeq(randomUUID(), input), duplicate: false };
     } catch (error) {
-      // Two sends with one clientMessageId raced past the lookup: the unique index kept one.
-      const winner =
-        error instanceof QueryFailedError &&
-        (await this.findByClientId(input.authorId, input.clientMessageId));
-      if (winner) return { message: winner, duplicate: true };
+      const earlier =
+        isUniqueViolation(error) && (await this.findByClientId(input.authorId, input.clientMessageId));
+      if (earlier) return { message: earlier, duplicate: true };
       throw error;
     }
   }
 
   /**
-   * Stores the message under the next seq in ONE statement, so the lock that orders a conversation's
-   * senders is held inside the database for microseconds, never across round trips to a busy event
-   * loop (with a multi-statement transaction, 20 senders of one room queued on the lock while holding
-   * pooled connections, and the pools ran dry).
-   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic.
+   * Stores the message under the next seq in ONE statement that returns the stored row, so the lock
+   * that orders a conversation's senders is held inside the database for microseconds, never across
+   * round trips to a busy event loop (with a multi-statement transaction, 20 senders of one room
+   * queued on the lock while holding pooled connections, and the pools ran dry). A failed statement
+   * changes nothing, so a refused duplicate leaves no gap in `seq`.
+   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic. Run as a
+   *   prepared statement on better-sqlite3 itself: this is the hot path, and TypeORM's query
+   *   building cost more CPU than the statement.
    * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
    *   row lock and then sees the latest committed counter.
    */
-  private async insertWithNextSeq(id: string, input: NewMessage): Promise<void> {
-    const columns = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
+  private async insertWithNextSeq(id: string, input: NewMessage): Promise<Message> {
     const values = [id, input.conversationId, input.role, input.authorId, input.content, input.status];
     const clientId = input.clientMessageId ?? null;
     if (this.dataSource.options.type === 'postgres') {
-      await this.dataSource.query(
+      const rows = (await this.dataSource.query(
         `WITH next AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $2 RETURNING last_seq) ` +
-          `INSERT INTO messages (${columns}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7 FROM next`,
+          `INSERT INTO messages (${INSERT_COLUMNS}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7 FROM next ` +
+          `RETURNING *`,
         [...values, clientId],
-      );
-      return;
+      )) as Record<string, unknown>[];
+      if (rows.length === 0) throw new Error(`Conversation ${input.conversationId} does not exist`);
+      return this.hydrate(rows[0]);
     }
-    await exclusively(this.dataSource, () =>
-      this.dataSource.query(
-        `INSERT INTO messages (${columns}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
-          `FROM messages WHERE conversation_id = ?`,
-        [...values, clientId, input.conversationId],
-      ),
+    const insert = this.sqliteInsert();
+    const row = await exclusively(this.dataSource, async () =>
+      insert.get(...values, clientId, input.conversationId),
     );
+    return this.hydrate(row as Record<string, unknown>);
+  }
+
+  private sqliteInsertStatement?: { get(...params: unknown[]): unknown };
+
+  private sqliteInsert(): { get(...params: unknown[]): unknown } {
+    const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase })
+      .databaseConnection;
+    return (this.sqliteInsertStatement ??= database.prepare(
+      `INSERT INTO messages (${INSERT_COLUMNS}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
+        `FROM messages WHERE conversation_id = ? RETURNING *`,
+    ));
+  }
+
+  /** A raw `messages` row as TypeORM would load it (dates, JSON, numbers per driver). */
+  private hydrate(row: Record<string, unknown>): Message {
+    const metadata = this.dataSource.getMetadata(Message);
+    const message = new Message();
+    for (const column of metadata.columns) {
+      column.setEntityValue(
+        message,
+        this.dataSource.driver.prepareHydratedValue(row[column.databaseName], column),
+      );
+    }
+    return message;
   }
 
   /** The completed messages up to `seq` (newest `limit` of them), oldest first: an answer's context. */

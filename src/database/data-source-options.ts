@@ -32,6 +32,11 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     timeout: 5000,
     prepareDatabase: (db: { pragma(sql: string): unknown }) => {
       db.pragma('foreign_keys = ON');
+      // In WAL mode NORMAL still survives any process crash (the contract's "durable"); it skips the
+      // fsync per commit that FULL does (1.4 ms each here, blocking the event loop while every other
+      // worker waits on the write lock). Only an OS crash or power cut can lose the last commits:
+      // production runs PostgreSQL.
+      db.pragma('synchronous = NORMAL');
     },
   };
 }

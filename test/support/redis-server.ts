@@ -5,6 +5,11 @@ import { freePort, waitFor } from './ports.js';
 export interface RedisServerOptions {
   /** `requirepass`: clients must AUTH with it. */
   password?: string;
+  /**
+   * An ACL user that `configFile` defines: `url`, `client()` and the start-up probe AUTH as this user
+   * with `password`, and no `--requirepass` is passed (the config file owns the users).
+   */
+  username?: string;
   /** `rename-command` pairs, e.g. `{ CONFIG: '', FLUSHALL: 'FLUSHALL_x9' }` ('' disables the command). */
   renameCommands?: Record<string, string>;
   /** Extra `redis-server` arguments, e.g. `['--maxclients', '100']`. */
@@ -49,9 +54,10 @@ export class RedisServer {
     return server;
   }
 
-  /** `redis://[:password@]127.0.0.1:port`, as the service takes it. */
+  /** `redis://[[username]:password@]127.0.0.1:port`, as the service takes it. */
   get url(): string {
-    const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
+    const user = this.options.username ? encodeURIComponent(this.options.username) : '';
+    const auth = this.options.password ? `${user}:${encodeURIComponent(this.options.password)}@` : '';
     return `redis://${auth}127.0.0.1:${this.port}`;
   }
 
@@ -61,7 +67,11 @@ export class RedisServer {
 
   /** A fresh client for assertions; the caller quits it. */
   client(): Redis {
-    return new Redis(this.port, '127.0.0.1', { password: this.options.password, lazyConnect: false });
+    return new Redis(this.port, '127.0.0.1', {
+      username: this.options.username,
+      password: this.options.password,
+      lazyConnect: false,
+    });
   }
 
   private async launch(): Promise<void> {
@@ -79,7 +89,7 @@ export class RedisServer {
       'no',
       '--loglevel',
       'warning',
-      ...(this.options.password ? ['--requirepass', this.options.password] : []),
+      ...(this.options.password && !this.options.username ? ['--requirepass', this.options.password] : []),
       ...Object.entries(this.options.renameCommands ?? {}).flatMap(([command, to]) => [
         '--rename-command',
         command,
@@ -98,6 +108,7 @@ export class RedisServer {
       async () => {
         if (!this.running) throw new Error(`redis-server exited: ${this.output.trim()}`);
         const probe = new Redis(this.port, '127.0.0.1', {
+          username: this.options.username,
           password: this.options.password,
           lazyConnect: true,
           retryStrategy: () => null,

@@ -1,4 +1,5 @@
 /** The IPC messages between the primary and its workers (JSON over the fork channel). */
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** Added by `runPrimary` to a worker's arguments; `isStickyWorker()` looks for it. */
 export const STICKY_WORKER_FLAG = '--sticky-worker';
@@ -12,7 +13,14 @@ export interface UpgradeMessage {
   token?: number;
 }
 
-export type PrimaryMessage = UpgradeMessage;
+/** Primary -> worker: answer with a `metrics:response` of the same id (the primary serves `/metrics`). */
+export interface MetricsRequestMessage {
+  type: 'metrics:request';
+  id: number;
+}
+
+/** A worker's Prometheus registry, as `Registry.getMetricsAsJSON()` returns it. */
+export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 export type WorkerMessage =
   /** The worker's HTTP server listens on this loopback port: it is ready for traffic. */
@@ -21,9 +29,11 @@ export type WorkerMessage =
   | { type: 'sticky:open'; sid: string; token?: number }
   | { type: 'sticky:close'; sid: string }
   /** A handed-over upgrade without a sid opened no session. */
-  | { type: 'sticky:release'; token: number };
+  | { type: 'sticky:release'; token: number }
+  /** The answer to a `metrics:request`. */
+  | { type: 'metrics:response'; id: number; metrics: WorkerMetrics };
 
-export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+export function isUpgradeMessage(message: unknown): message is UpgradeMessage {
   const candidate = message as Partial<UpgradeMessage> | null;
   return (
     typeof candidate === 'object' &&
@@ -32,8 +42,22 @@ export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
   );
 }
 
+export function isMetricsRequest(message: unknown): message is MetricsRequestMessage {
+  const candidate = message as Partial<MetricsRequestMessage> | null;
+  return (
+    typeof candidate === 'object' && candidate?.type === 'metrics:request' && Number.isInteger(candidate.id)
+  );
+}
+
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  const candidate = message as { type?: unknown; sid?: unknown; port?: unknown; token?: unknown } | null;
+  const candidate = message as {
+    type?: unknown;
+    sid?: unknown;
+    port?: unknown;
+    token?: unknown;
+    id?: unknown;
+    metrics?: unknown;
+  } | null;
   if (typeof candidate !== 'object' || candidate === null) return false;
   switch (candidate.type) {
     case 'sticky:listening':
@@ -47,6 +71,8 @@ export function isWorkerMessage(message: unknown): message is WorkerMessage {
       return typeof candidate.sid === 'string';
     case 'sticky:release':
       return Number.isInteger(candidate.token);
+    case 'metrics:response':
+      return Number.isInteger(candidate.id) && Array.isArray(candidate.metrics);
     default:
       return false;
   }

@@ -3,9 +3,9 @@ import type { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import {
   STICKY_WORKER_FLAG,
-  type PrimaryMessage,
+  type UpgradeMessage,
   type WorkerMessage,
-  isPrimaryMessage,
+  isUpgradeMessage,
 } from './sticky-protocol.js';
 
 /** The part of Engine.IO's server (`io.engine`) the worker side needs. */
@@ -67,12 +67,13 @@ export async function serveThroughPrimary(httpServer: HttpServer, engine: Sticky
   });
   engine.on('connection_error', (error: { req?: { socket?: unknown } }) => settleUpgrade(error.req?.socket));
 
+  // Other primary messages (metrics requests) are answered by the app's MetricsModule.
   process.on('message', (message: unknown, handle: unknown) => {
-    if (!isPrimaryMessage(message)) return;
+    if (!isUpgradeMessage(message)) return;
     acceptUpgrade(message, handle as Socket | undefined);
   });
 
-  const acceptUpgrade = (message: PrimaryMessage, socket: Socket | undefined) => {
+  const acceptUpgrade = (message: UpgradeMessage, socket: Socket | undefined) => {
     if (!socket) {
       // The client went away while its socket was in transit.
       if (message.token !== undefined) send({ type: 'sticky:release', token: message.token });

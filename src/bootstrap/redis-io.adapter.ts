@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
+import { SocketMetrics } from '../metrics/socket-metrics.js';
 import type { RedisManager } from '../redis/redis.manager.js';
 
 /** Engine.IO frames above this are refused and their connection closed (a 5 MB frame costs nothing else). */
@@ -19,7 +20,7 @@ export class RedisIoAdapter extends IoAdapter {
   server?: Server;
 
   constructor(
-    app: INestApplicationContext,
+    private readonly app: INestApplicationContext,
     private readonly redis: RedisManager,
     private readonly corsOrigins: string[],
   ) {
@@ -54,6 +55,8 @@ export class RedisIoAdapter extends IoAdapter {
           : createAdapter(pub, sub, { key: channelPrefix }),
       );
     }
+    // After the adapter is set: the metrics hook creates the /chat namespace, and with it its adapter.
+    this.app.get(SocketMetrics).instrument(server);
     this.server = server;
     return server;
   }

@@ -1,11 +1,48 @@
 import { Global, Module } from '@nestjs/common';
-import { Registry } from 'prom-client';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { AnswerMetrics } from './answer.metrics.js';
+import { MetricsController } from './metrics.controller.js';
+import { RedisMetrics } from './redis.metrics.js';
+import { SocketMetrics } from './socket-metrics.js';
+import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
 
-/** One Prometheus registry per application (not prom-client's global one), so apps never collide. */
+/**
+ * Prometheus metrics, served at `GET /metrics` by PrometheusModule with this app's own controller.
+ *
+ * One registry per application, not prom-client's global one: each worker is its own process, so in
+ * production either would do, but tests build apps in process (`createApp`), and two apps on the global
+ * registry collide on metric names (prom-client throws on a second registration). With `WORKERS > 1`
+ * the primary asks each worker for this registry over IPC (WorkerMetricsReporter) and serves the pod's
+ * `/metrics` itself.
+ *
+ * To add metrics, write an injectable class that takes `Registry` and registers its metrics on it, as
+ * AnswerMetrics does, and provide it here.
+ */
 @Global()
 @Module({
-  providers: [{ provide: Registry, useFactory: () => new Registry() }, AnswerMetrics],
-  exports: [Registry, AnswerMetrics],
+  imports: [
+    PrometheusModule.register({
+      controller: MetricsController,
+      path: '/metrics',
+      // Collected on the app's registry below; PrometheusModule would put them on the global one.
+      defaultMetrics: { enabled: false },
+    }),
+  ],
+  providers: [
+    {
+      provide: Registry,
+      useFactory: () => {
+        const registry = new Registry();
+        collectDefaultMetrics({ register: registry });
+        return registry;
+      },
+    },
+    AnswerMetrics,
+    SocketMetrics,
+    RedisMetrics,
+    WorkerMetricsReporter,
+  ],
+  exports: [Registry, AnswerMetrics, SocketMetrics, RedisMetrics],
 })
 export class MetricsModule {}

@@ -22,6 +22,8 @@
  *   knows the sid. Workers report sessions opened over WebSocket and sessions closed over IPC.
  * - Proxied requests reach a worker from 127.0.0.1: the client's address is appended to
  *   X-Forwarded-For. Handed-over WebSocket connections keep the client's real address.
+ * - `GET /metrics` is answered here, for the whole pod: every worker's registry, asked over IPC and
+ *   labelled by worker, plus the primary's own metrics (see ClusterMetrics).
  *
  * Workers are forked with `child_process.fork` (not `node:cluster`, whose workers would share the
  * primary's listening sockets) into their own process group, so a terminal's Ctrl-C reaches them once,
@@ -40,7 +42,9 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
+import { ClusterMetrics } from '../metrics/cluster.metrics.js';
 import {
   STICKY_WORKER_FLAG,
   type UpgradeMessage,
@@ -110,6 +114,7 @@ class StickyPrimary {
   private readonly server = createServer((req, res) => this.onRequest(req, res));
   private readonly workerEntry: string;
   private readonly workerArgs: string[];
+  private readonly metrics: ClusterMetrics;
   private nextWorkerId = 1;
   private stopping?: { signal: NodeJS.Signals; failed: boolean };
 
@@ -123,6 +128,7 @@ class StickyPrimary {
       STICKY_WORKER_FLAG,
     ];
     this.quickDeaths = new Array<number>(config.server.workers).fill(0);
+    this.metrics = new ClusterMetrics(config.server.workers);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket as Socket, head),
     );
@@ -165,7 +171,7 @@ class StickyPrimary {
       case 'sticky:listening':
         worker.port = typed.port;
         this.router.addWorker(worker.id);
-        this.logger.log(`Worker ${worker.child.pid} ready (worker #${worker.id})`);
+        this.logger.log(`Worker ${worker.child.pid} ready on 127.0.0.1:${typed.port} (worker #${worker.id})`);
         break;
       case 'sticky:open':
         if (typed.token !== undefined) this.router.confirm(typed.token, typed.sid);
@@ -176,6 +182,9 @@ class StickyPrimary {
         break;
       case 'sticky:release':
         this.router.release(typed.token);
+        break;
+      case 'metrics:response':
+        this.metrics.received(typed.id, typed.metrics);
         break;
     }
   }
@@ -194,6 +203,7 @@ class StickyPrimary {
     this.quickDeaths[worker.slot] = quick ? this.quickDeaths[worker.slot] + 1 : 0;
     const delay = Math.min(RESTART_BASE_DELAY_MS * 2 ** this.quickDeaths[worker.slot], RESTART_MAX_DELAY_MS);
     this.logger.error(`Worker ${worker.child.pid} exited (${how}); starting a replacement in ${delay} ms`);
+    this.metrics.workerRestarts.inc();
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
       this.fork(worker.slot);
@@ -231,6 +241,7 @@ class StickyPrimary {
   // ---- HTTP ------------------------------------------------------------------------------------
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && isMetricsPath(req.url)) return void this.serveMetrics(res);
     const { engine, sid } = parseEngineQuery(req.url);
     let workerId = sid === undefined ? undefined : this.router.workerFor(sid);
     let reservation: number | undefined;
@@ -320,6 +331,19 @@ class StickyPrimary {
     req.pipe(upstream);
   }
 
+  private async serveMetrics(res: ServerResponse): Promise<void> {
+    const ready = [...this.workers.values()].filter((worker) => worker.port !== undefined);
+    try {
+      const text = await this.metrics.render(ready);
+      res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
+      res.end(text);
+    } catch (error) {
+      this.logger.error(`Metrics failed: ${(error as Error).message}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('Metrics failed\n');
+    }
+  }
+
   // ---- WebSocket -------------------------------------------------------------------------------
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -362,6 +386,10 @@ class StickyPrimary {
       failed();
     }
   }
+}
+
+function isMetricsPath(url: string | undefined): boolean {
+  return url === '/metrics' || url?.startsWith('/metrics?') === true;
 }
 
 /**

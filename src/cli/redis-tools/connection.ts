@@ -139,7 +139,10 @@ export async function connectTool(
     throw error;
   }
   if (!(client instanceof Cluster)) {
-    await client.client('SETNAME', `${config.keyPrefix}:${toolName}:${process.pid}`).catch(() => undefined);
+    const name = `${config.keyPrefix}:${toolName}:${process.pid}`;
+    await withTimeout(client.client('SETNAME', name), STEP_TIMEOUT_MS, 'CLIENT SETNAME').catch(
+      () => undefined,
+    );
   }
   return client;
 }

@@ -160,6 +160,38 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       }
     });
 
+    it('answers a repeated clientMessageId sent in the same instant as others with the first message, costing the others nothing', async () => {
+      // On SQLite these four land in one group commit: the refused duplicate must fail alone.
+      const service = new ConversationsService(dataSource);
+      const { id } = await service.create('alice', 'retries', []);
+      const send = (content: string, clientMessageId?: string) =>
+        service.append({
+          conversationId: id,
+          authorId: 'alice',
+          role: 'user',
+          content,
+          status: 'complete',
+          clientMessageId,
+        });
+      const [first, retry, plain, other] = await Promise.all([
+        send('hello', 'c-1'),
+        send('hello', 'c-1'),
+        send('no key'),
+        send('other', 'c-2'),
+      ]);
+      expect([first.duplicate, retry.duplicate].sort()).toEqual([false, true]);
+      expect(retry.message.id).toBe(first.message.id);
+      expect([plain.duplicate, other.duplicate]).toEqual([false, false]);
+      const stored = await service.messagesAfter(id, 0);
+      expect(stored.map((m) => m.seq)).toEqual([1, 2, 3]);
+      // What append returned is what a later read returns (hydrated like TypeORM: dates, nulls).
+      const byId = new Map(stored.map((m) => [m.id, m]));
+      for (const { message } of [first, plain, other]) {
+        expect(message).toEqual(byId.get(message.id));
+        expect(message.createdAt).toBeInstanceOf(Date);
+      }
+    });
+
     it('refuses a member or message of a conversation that does not exist', async () => {
       await expect(
         dataSource.getRepository(ConversationMember).insert({ conversationId: randomUUID(), userId: 'x' }),

@@ -6,15 +6,11 @@ import type { ConversationView } from '../chat/chat.events.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
+import { SqliteMessageInserter } from './sqlite-message-inserter.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
 
 /** The columns a new message is inserted with (the rest take their defaults). */
 const INSERT_COLUMNS = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
-
-/** The part of better-sqlite3's Database used here (TypeORM does not type its connection). */
-interface SqliteDatabase {
-  prepare(sql: string): { get(...params: unknown[]): unknown };
-}
 
 /** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */
 function isUniqueViolation(error: unknown): boolean {
@@ -39,6 +35,8 @@ export interface NewMessage {
 /** Conversations, membership and messages, in the database. Every write is committed before it returns. */
 @Injectable()
 export class ConversationsService {
+  private sqliteInserter?: SqliteMessageInserter;
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async create(
@@ -104,9 +102,8 @@ export class ConversationsService {
    * round trips to a busy event loop (with a multi-statement transaction, 20 senders of one room
    * queued on the lock while holding pooled connections, and the pools ran dry). A failed statement
    * changes nothing, so a refused duplicate leaves no gap in `seq`.
-   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic. Run as a
-   *   prepared statement on better-sqlite3 itself: this is the hot path, and TypeORM's query
-   *   building cost more CPU than the statement.
+   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic. Committed
+   *   in groups (see SqliteMessageInserter).
    * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
    *   row lock and then sees the latest committed counter.
    */
@@ -123,22 +120,12 @@ export class ConversationsService {
       if (rows.length === 0) throw new Error(`Conversation ${input.conversationId} does not exist`);
       return this.hydrate(rows[0]);
     }
-    const insert = this.sqliteInsert();
-    const row = await exclusively(this.dataSource, async () =>
-      insert.get(...values, clientId, input.conversationId),
-    );
-    return this.hydrate(row as Record<string, unknown>);
-  }
-
-  private sqliteInsertStatement?: { get(...params: unknown[]): unknown };
-
-  private sqliteInsert(): { get(...params: unknown[]): unknown } {
-    const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase })
-      .databaseConnection;
-    return (this.sqliteInsertStatement ??= database.prepare(
+    this.sqliteInserter ??= new SqliteMessageInserter(
+      this.dataSource,
       `INSERT INTO messages (${INSERT_COLUMNS}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
         `FROM messages WHERE conversation_id = ? RETURNING *`,
-    ));
+    );
+    return this.hydrate(await this.sqliteInserter.insert([...values, clientId, input.conversationId]));
   }
 
   /** A raw `messages` row as TypeORM would load it (dates, JSON, numbers per driver). */

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { ChatGateway } from '../chat/chat.gateway.js';
 import type { AppConfig } from '../config/app-config.js';
+import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { createApp } from './create-app.js';
 import { exitGracefullyOnSignals } from './graceful-shutdown.js';
 import { isStickyWorker, serveThroughPrimary } from './sticky-worker.js';
@@ -15,11 +16,13 @@ export async function runWorker(config: AppConfig): Promise<void> {
   exitGracefullyOnSignals(app, config.server.shutdownGraceMs);
   if (isStickyWorker()) {
     await app.init();
+    app.get(PubsubCanary).start(app.get(ChatGateway).namespace);
     await serveThroughPrimary(app.getHttpServer(), app.get(ChatGateway).namespace.server.engine);
     logger.log(`Worker ready behind the primary (pid ${process.pid})`);
     return;
   }
   const { host, port } = config.server;
   await app.listen(port, host);
+  app.get(PubsubCanary).start(app.get(ChatGateway).namespace);
   logger.log(`Listening on http://${host}:${port} (pid ${process.pid})`);
 }

@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { DatabaseHealthIndicator } from '../database/database.health.js';
 import { OllamaHealthIndicator } from '../llm/ollama.health.js';
 import { RedisHealthIndicator } from '../redis/redis.health.js';
+import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { securityProblems } from './security-posture.js';
 import { ShutdownState } from './shutdown-state.js';
@@ -40,6 +41,7 @@ export class ReadinessService {
     private readonly ollama: OllamaHealthIndicator,
     private readonly redisHealth: RedisHealthIndicator,
     private readonly redis: RedisManager,
+    private readonly canary: PubsubCanary,
     private readonly shutdown: ShutdownState,
     configService: ConfigService<AppConfig, true>,
   ) {
@@ -101,8 +103,12 @@ export class ReadinessService {
         storage: up('storage'),
       },
       security_validated: this.securityIssues.length === 0,
+      // Connected is not enough: a deaf subscriber (missed canary) shares nothing with other workers.
       multi_worker_support:
-        this.redis.enabled && this.redis.isReady('publisher') && this.redis.isReady('subscriber'),
+        this.redis.enabled &&
+        this.redis.isReady('publisher') &&
+        this.redis.isReady('subscriber') &&
+        this.canary.status.healthy,
       workers: this.workers,
       details: {
         ...details,

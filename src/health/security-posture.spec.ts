@@ -2,7 +2,14 @@ import type { AppConfig } from '../config/app-config.js';
 import { securityProblems } from './security-posture.js';
 
 const secure: AppConfig = {
-  server: { nodeEnv: 'production', host: '0.0.0.0', port: 3000, workers: 4, shutdownGraceMs: 10000, shutdownDrainDelayMs: 1000 },
+  server: {
+    nodeEnv: 'production',
+    host: '0.0.0.0',
+    port: 3000,
+    workers: 4,
+    shutdownGraceMs: 10000,
+    shutdownDrainDelayMs: 1000,
+  },
   redis: {
     enabled: true,
     mode: 'standalone',

@@ -10,7 +10,8 @@ export interface ProbeOptions {
 }
 
 /**
- * Runs `probe` under a timeout and reports `{status, latency_ms, message?}` under `key`.
+ * Runs `probe` under a timeout and reports `{status, latency_ms, message?}` under `key`; `message` is
+ * the error when down, or what the probe returned if it returned a string.
  * The probe gets an AbortSignal that fires on timeout, to cancel work that supports it.
  */
 export async function timedProbe<Key extends string>(
@@ -31,8 +32,9 @@ export async function timedProbe<Key extends string>(
   });
   const latency = () => Math.round((performance.now() - started) * 10) / 10;
   try {
-    await Promise.race([probe(controller.signal), timeout]);
-    return session.up({ latency_ms: latency() });
+    const note = await Promise.race([probe(controller.signal), timeout]);
+    // A probe may return a short note for operators (e.g. the pub/sub canary's round trip).
+    return session.up({ latency_ms: latency(), ...(typeof note === 'string' ? { message: note } : {}) });
   } catch (error) {
     const details = { latency_ms: latency(), message: (error as Error).message };
     return onFailure === 'degraded' ? session.degraded(details) : session.down(details);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { timedProbe } from '../health/timed-probe.js';
+import { type CanaryStatus, PubsubCanary } from './pubsub-canary.js';
 import { RedisManager } from './redis.manager.js';
 
 @Injectable()
@@ -8,6 +9,7 @@ export class RedisHealthIndicator {
   constructor(
     private readonly health: HealthIndicatorService,
     private readonly redis: RedisManager,
+    private readonly canary: PubsubCanary,
   ) {}
 
   /** `redis`: the command connection answers PING. */
@@ -19,12 +21,27 @@ export class RedisHealthIndicator {
     });
   }
 
-  /** `redis_pubsub`: the adapter's publisher and subscriber connections are up. */
+  /**
+   * `redis_pubsub`: the adapter's publisher and subscriber connections are up AND this worker's last
+   * pub/sub canary came back (a subscriber can look connected and hear nothing: see PubsubCanary).
+   */
   pubsub() {
     return timedProbe(this.health, 'redis_pubsub', async () => {
       for (const role of ['publisher', 'subscriber'] as const) {
         if (!this.redis.isReady(role)) throw new Error(`${role} client is ${this.redis.client(role).status}`);
       }
+      const canary = this.canary.status;
+      if (!canary.healthy) throw new Error(`pub/sub canary: ${canary.reason ?? 'missed'}`);
+      return describeCanary(canary);
     });
   }
+}
+
+/** e.g. `canary 0.8 ms; 4 adapter subscribers for 4 registered workers` (operators read it in /api/ready). */
+function describeCanary({ lastRttMs, subscribers, expectedWorkers }: CanaryStatus): string | undefined {
+  const parts: string[] = [];
+  if (lastRttMs !== undefined) parts.push(`canary ${lastRttMs} ms`);
+  if (subscribers !== undefined && expectedWorkers !== undefined)
+    parts.push(`${subscribers} adapter subscribers for ${expectedWorkers} registered workers`);
+  return parts.length > 0 ? parts.join('; ') : undefined;
 }

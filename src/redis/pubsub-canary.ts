@@ -1,0 +1,235 @@
+import { hostname } from 'node:os';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { Cluster } from 'ioredis';
+import type { Namespace } from 'socket.io';
+import {
+  WORKER_REFRESH_SECONDS,
+  WORKER_TTL_SECONDS,
+  adapterRequestChannel,
+  adapterShardChannel,
+  workerKey,
+  workerPattern,
+} from './redis-keys.js';
+import { RedisManager } from './redis.manager.js';
+
+/** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
+export const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
+export const CANARY_TIMEOUT_MS = 3000;
+/** PUBSUB NUMSUB and the worker registry are counted every this many canaries (SCAN is not free). */
+const COUNT_EVERY = 2;
+
+export interface CanaryStatus {
+  /** false from a missed canary (or a lost subscriber) until a canary comes back again. */
+  healthy: boolean;
+  /** Why not healthy. */
+  reason?: string;
+  lastRttMs?: number;
+  misses: number;
+  /** Adapter subscribers Redis counts on the adapter's channel, and live workers in the registry. */
+  subscribers?: number;
+  expectedWorkers?: number;
+}
+
+/**
+ * No deaf workers. A worker whose subscriber died quietly (half-open TCP, or Redis cut it off for its
+ * output buffer while the socket looked alive) would keep passing every other check while its users
+ * stopped receiving other workers' messages. So every CANARY_INTERVAL_MS this worker publishes a
+ * canary on a channel its adapter's subscriber connection listens to and expects it back within
+ * CANARY_TIMEOUT_MS:
+ * - standalone/sentinel: a room channel of the adapter's own pattern subscription
+ *   (`<key>#/chat#<canary room>#`); every adapter drops it at once as a room it does not have;
+ * - cluster: a sharded channel hash-tagged to the adapter's channel, so it lives on the same shard.
+ * A miss marks `redis_pubsub` down, is logged once, and forces the subscriber to reconnect (ioredis
+ * then subscribes again to everything). It also keeps this worker's registry entry
+ * (`<prefix>:worker:<host>:<pid>`, read by `npm run redis:health`) and compares PUBSUB NUMSUB on the
+ * adapter's channel with the number of registered workers.
+ */
+@Injectable()
+export class PubsubCanary implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('PubsubCanary');
+  private readonly instance = hostname();
+  private readonly startedAt = new Date().toISOString();
+  private readonly state: CanaryStatus = { healthy: true, misses: 0 };
+  private channel = '';
+  private timer?: NodeJS.Timeout;
+  private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout };
+  private sent = 0;
+  private consecutiveMisses = 0;
+  private detach?: () => void;
+  /** Observers of each round trip and miss (metrics). */
+  private readonly listeners: Array<(rttMs: number | undefined) => void> = [];
+
+  constructor(private readonly redis: RedisManager) {}
+
+  get status(): CanaryStatus {
+    return { ...this.state };
+  }
+
+  /** Called with the round trip in ms after each canary, or undefined after a miss. */
+  onResult(listener: (rttMs: number | undefined) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Starts watching the adapter of `namespace` (after the Socket.IO server exists). No-op without Redis. */
+  start(namespace: Namespace): void {
+    if (!this.redis.enabled || this.timer) return;
+    const prefix = this.redis.config.keyPrefix;
+    const subscriber = this.redis.client('subscriber');
+    const id = `canary:${this.instance}:${process.pid}`;
+    const onMessage = (channel: Buffer | string, message: Buffer | string) => {
+      if (channel.toString() === this.channel) this.received(message.toString());
+    };
+    if (subscriber instanceof Cluster) {
+      // The hash tag puts the canary on the shard of the adapter's channel (same ssubscriber).
+      this.channel = `${prefix}:${id}:{${adapterShardChannel(prefix)}}`;
+      const listener = (channel: Buffer, message: Buffer) => onMessage(channel, message);
+      subscriber.on('smessageBuffer', listener);
+      void subscriber.ssubscribe(this.channel).catch(() => undefined);
+      this.detach = () => subscriber.off('smessageBuffer', listener);
+    } else {
+      const adapterChannel = (namespace.adapter as unknown as { channel?: string }).channel;
+      this.channel = `${adapterChannel ?? adapterShardChannel(prefix)}${id}#`;
+      const listener = (_pattern: Buffer, channel: Buffer, message: Buffer) => onMessage(channel, message);
+      subscriber.on('pmessageBuffer', listener);
+      this.detach = () => subscriber.off('pmessageBuffer', listener);
+    }
+    // A lost subscriber is deaf until proven otherwise: down until a canary comes back after it.
+    const onClose = () => this.markDown('the subscriber connection closed');
+    subscriber.on('close', onClose);
+    const detachMessages = this.detach;
+    this.detach = () => {
+      detachMessages?.();
+      subscriber.off('close', onClose);
+    };
+    this.timer = setInterval(() => void this.tick(), CANARY_INTERVAL_MS);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** Before Redis quits: stop, so its closing is not taken for a deaf subscriber; leave the registry. */
+  beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    if (this.waiting) clearTimeout(this.waiting.timeout);
+    this.detach?.();
+    if (!this.redis.enabled || this.redis.client('command').status !== 'ready') return Promise.resolve();
+    return this.redis
+      .client('command')
+      .del(this.registryKey())
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+  }
+
+  private async tick(): Promise<void> {
+    if (this.waiting) return; // the previous one is still within its timeout
+    const id = `${process.pid}-${++this.sent}`;
+    const sentAt = performance.now();
+    const timeout = setTimeout(() => this.missed(), CANARY_TIMEOUT_MS);
+    timeout.unref();
+    this.waiting = { id, sentAt, timeout };
+    const publisher = this.redis.client('publisher');
+    const publish =
+      publisher instanceof Cluster
+        ? publisher.spublish(this.channel, id)
+        : publisher.publish(this.channel, id);
+    publish.catch(() => undefined); // an unsent canary is a miss, found by its timeout
+    const counting = this.sent % COUNT_EVERY === 1;
+    await this.register();
+    if (counting) await this.count();
+  }
+
+  private received(id: string): void {
+    if (!this.waiting || this.waiting.id !== id) return;
+    clearTimeout(this.waiting.timeout);
+    const rtt = performance.now() - this.waiting.sentAt;
+    this.waiting = undefined;
+    this.state.lastRttMs = Math.round(rtt * 10) / 10;
+    if (!this.state.healthy) this.logger.log(`Redis pub/sub canary is back (${this.state.lastRttMs} ms)`);
+    this.state.healthy = true;
+    this.state.reason = undefined;
+    this.consecutiveMisses = 0;
+    for (const listener of this.listeners) listener(rtt);
+  }
+
+  private missed(): void {
+    this.waiting = undefined;
+    this.state.misses++;
+    this.consecutiveMisses++;
+    for (const listener of this.listeners) listener(undefined);
+    const subscriber = this.redis.client('subscriber');
+    this.markDown(`canary not back within ${CANARY_TIMEOUT_MS} ms`);
+    // Only a connection that claims to be fine needs forcing; one that is down reconnects by itself.
+    if (subscriber.status === 'ready') {
+      this.logger.warn('Re-establishing the Redis subscriber connection after a missed canary');
+      subscriber.disconnect(true);
+    }
+    // Missed again with a fresh subscriber: the publisher may be the deaf one (unsent commands are
+    // sent again after its reconnect).
+    const publisher = this.redis.client('publisher');
+    if (this.consecutiveMisses >= 2 && publisher.status === 'ready') {
+      this.logger.warn('Re-establishing the Redis publisher connection after repeated missed canaries');
+      publisher.disconnect(true);
+    }
+  }
+
+  private markDown(reason: string): void {
+    if (this.state.healthy)
+      this.logger.warn(`Redis pub/sub canary: ${reason}; redis_pubsub is down until it comes back`);
+    this.state.healthy = false;
+    this.state.reason = reason;
+  }
+
+  private registryKey(): string {
+    return workerKey(this.redis.config.keyPrefix, this.instance, process.pid);
+  }
+
+  /** This worker's entry for `redis:health`; expires by itself if the worker dies. */
+  private async register(): Promise<void> {
+    const command = this.redis.client('command');
+    if (command.status !== 'ready') return;
+    const key = this.registryKey();
+    await command
+      .multi()
+      .hset(key, {
+        pid: String(process.pid),
+        instance: this.instance,
+        startedAt: this.startedAt,
+        canaryOk: this.state.healthy ? '1' : '0',
+        canaryRttMs: this.state.lastRttMs === undefined ? '' : String(this.state.lastRttMs),
+        canaryAt: new Date().toISOString(),
+      })
+      .expire(key, WORKER_TTL_SECONDS)
+      .exec()
+      .catch(() => undefined);
+  }
+
+  /** PUBSUB NUMSUB on the adapter's channel against the registry's live workers. */
+  private async count(): Promise<void> {
+    const command = this.redis.client('command');
+    if (command.status !== 'ready') return;
+    const prefix = this.redis.config.keyPrefix;
+    try {
+      const nodes = command instanceof Cluster ? command.nodes('master') : [command];
+      let subscribers = 0;
+      let expected = 0;
+      for (const node of nodes) {
+        const reply =
+          command instanceof Cluster
+            ? await node.call('PUBSUB', 'SHARDNUMSUB', adapterShardChannel(prefix))
+            : await node.call('PUBSUB', 'NUMSUB', adapterRequestChannel(prefix));
+        subscribers += Number((reply as [string, number])[1] ?? 0);
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', workerPattern(prefix), 'COUNT', 500);
+          cursor = next;
+          expected += keys.length;
+        } while (cursor !== '0');
+      }
+      this.state.subscribers = subscribers;
+      this.state.expectedWorkers = expected;
+    } catch {
+      // Informational only (an ACL without PUBSUB, Redis busy): keep the last figures.
+    }
+  }
+}

@@ -183,6 +183,10 @@ class StickyPrimary {
       case 'sticky:release':
         this.router.release(typed.token);
         break;
+      case 'sticky:draining':
+        this.router.drain(worker.id);
+        this.logger.log(`Worker ${worker.child.pid} is draining: no new sessions go to it`);
+        break;
       case 'metrics:response':
         this.metrics.received(typed.id, typed.metrics);
         break;

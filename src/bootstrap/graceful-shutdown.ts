@@ -1,25 +1,44 @@
 import { type INestApplication, Logger } from '@nestjs/common';
+import { ChatGateway } from '../chat/chat.gateway.js';
+import type { AppConfig } from '../config/app-config.js';
 import { ShutdownState } from '../health/shutdown-state.js';
 
 /**
- * SIGTERM/SIGINT: readiness turns 503 at once, the app closes (every lifecycle hook runs: Redis and
- * database clients quit), and the process exits 0. We own the signals instead of calling Nest's
- * `enableShutdownHooks()`, which re-raises the signal after closing and so exits 143, not 0.
- * If closing takes longer than `graceMs` the process exits 1 anyway.
+ * SIGTERM/SIGINT drains this process:
+ * 1. readiness answers 503 at once (and `onDraining` tells the primary to route no new session here);
+ * 2. SHUTDOWN_DRAIN_DELAY_MS for load balancers to notice;
+ * 3. the transports of THIS process's clients are closed: they see `transport close` and reconnect to
+ *    another worker or pod. Not `disconnectSockets()`: with the Redis adapter it reaches every server,
+ *    and it sends the terminal `io server disconnect`, after which a client does not reconnect;
+ * 4. the app closes (unfinished answers marked failed and announced, the adapter unsubscribes, Redis
+ *    and database clients quit) and the process exits 0.
+ * We own the signals instead of calling Nest's `enableShutdownHooks()`, which re-raises the signal after
+ * closing and so exits 143, not 0. If all this takes longer than SHUTDOWN_GRACE_MS the process exits 1.
  */
-export function exitGracefullyOnSignals(app: INestApplication, graceMs: number): void {
+export function exitGracefullyOnSignals(
+  app: INestApplication,
+  { shutdownGraceMs: graceMs, shutdownDrainDelayMs: drainDelayMs }: AppConfig['server'],
+  onDraining: () => void = () => undefined,
+): void {
   const logger = new Logger('Shutdown');
   let started = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (started) return;
     started = true;
     app.get(ShutdownState).begin();
-    logger.log(`${signal} received: readiness is now 503; closing within ${graceMs} ms`);
+    onDraining();
+    logger.log(
+      `${signal} received: readiness is now 503; closing client transports in ${drainDelayMs} ms, ` +
+        `exiting within ${graceMs} ms`,
+    );
     setTimeout(() => {
       logger.error(`Shutdown took longer than SHUTDOWN_GRACE_MS=${graceMs}; exiting now`);
       process.exit(1);
     }, graceMs).unref();
     try {
+      await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      const closed = closeClientTransports(app);
+      logger.log(`Closed ${closed} client transports; they reconnect elsewhere`);
       await app.close();
       logger.log('Shutdown complete');
       process.exit(0);
@@ -30,4 +49,16 @@ export function exitGracefullyOnSignals(app: INestApplication, graceMs: number):
   };
   process.once('SIGTERM', (signal) => void shutdown(signal));
   process.once('SIGINT', (signal) => void shutdown(signal));
+}
+
+/** Closes the Engine.IO connection of every client of this process; returns how many. */
+function closeClientTransports(app: INestApplication): number {
+  const engine = app.get(ChatGateway).namespace?.server?.engine;
+  if (!engine) return 0;
+  // Engine.IO keeps its clients in a protected map; closing each is its documented way to end one.
+  const clients = Object.values(
+    (engine as unknown as { clients: Record<string, { close(): void }> }).clients,
+  );
+  for (const client of clients) client.close();
+  return clients.length;
 }

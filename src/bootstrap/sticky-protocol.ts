@@ -28,6 +28,8 @@ export type WorkerMessage =
   /** An Engine.IO session opened; `token` when it came from an upgrade handed over without a sid. */
   | { type: 'sticky:open'; sid: string; token?: number }
   | { type: 'sticky:close'; sid: string }
+  /** The worker began draining (SIGTERM): route no new session to it. */
+  | { type: 'sticky:draining' }
   /** A handed-over upgrade without a sid opened no session. */
   | { type: 'sticky:release'; token: number }
   /** The answer to a `metrics:request`. */
@@ -71,6 +73,8 @@ export function isWorkerMessage(message: unknown): message is WorkerMessage {
       return typeof candidate.sid === 'string';
     case 'sticky:release':
       return Number.isInteger(candidate.token);
+    case 'sticky:draining':
+      return true;
     case 'metrics:response':
       return Number.isInteger(candidate.id) && Array.isArray(candidate.metrics);
     default:

@@ -55,6 +55,21 @@ describe('StickyRouter', () => {
     for (const id of [1, 2, 3, 4]) expect(routed.filter((w) => w === id)).toHaveLength(10);
   });
 
+  it('sends no new session to a draining worker, even the emptiest, while its own sessions still reach it', () => {
+    const router = routerWith(1, 2);
+    router.opened(2, 'sid-old');
+    router.opened(2, 'sid-older');
+    router.drain(1);
+
+    const routed = Array.from({ length: 5 }, () => router.reserve()!.workerId);
+
+    expect(routed).toEqual([2, 2, 2, 2, 2]);
+    router.opened(1, 'sid-draining');
+    expect(router.workerFor('sid-draining')).toBe(1);
+    router.drain(2);
+    expect(router.reserve()).toBeUndefined();
+  });
+
   it('keeps a confirmed session on its worker and counts it there', () => {
     const router = routerWith(1, 2);
     const { workerId, reservation } = router.reserve()!;

@@ -46,6 +46,8 @@ export function parseHandshakeSid(body: string): string | undefined {
 interface WorkerState {
   sessions: Set<string>;
   reservations: number;
+  /** Shutting down: keeps its sessions until they close, takes no new one. */
+  draining?: boolean;
 }
 
 export class StickyRouter {
@@ -80,6 +82,12 @@ export class StickyRouter {
     this.workers.delete(id);
   }
 
+  /** A worker that began its shutdown: its sessions still reach it, new ones go elsewhere. */
+  drain(id: number): void {
+    const state = this.workers.get(id);
+    if (state) state.draining = true;
+  }
+
   /** Open sessions plus reservations; 0 for an unknown worker. */
   load(id: number): number {
     const state = this.workers.get(id);
@@ -91,9 +99,9 @@ export class StickyRouter {
     return this.sidToWorker.get(sid);
   }
 
-  /** The least loaded worker; ties are broken in turn. `undefined` when no worker is ready. */
+  /** The least loaded worker that is not draining; ties are broken in turn. `undefined` when none. */
   leastLoaded(): number | undefined {
-    const ids = this.workerIds;
+    const ids = this.workerIds.filter((id) => !this.workers.get(id)?.draining);
     if (ids.length === 0) return undefined;
     const start = this.rotation++ % ids.length;
     let best: number | undefined;

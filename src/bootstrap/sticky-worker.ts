@@ -31,6 +31,12 @@ export function isStickyWorker(): boolean {
   return process.argv.includes(STICKY_WORKER_FLAG) && typeof process.send === 'function';
 }
 
+/** Tells the primary this worker is draining (no new sessions); a no-op when not behind one. */
+export function notifyPrimaryDraining(): void {
+  if (isStickyWorker() && process.connected)
+    process.send!({ type: 'sticky:draining' }, undefined, {}, () => undefined);
+}
+
 /**
  * Serves `httpServer` through the primary: it listens on a private loopback port (never on PORT),
  * which the primary's proxy reaches for plain HTTP, accepts WebSocket connections the primary hands

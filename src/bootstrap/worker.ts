@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { createApp } from './create-app.js';
 import { exitGracefullyOnSignals } from './graceful-shutdown.js';
-import { isStickyWorker, serveThroughPrimary } from './sticky-worker.js';
+import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from './sticky-worker.js';
 
 /**
  * One worker: a full Nest app. Alone (`WORKERS=1`) it listens on PORT itself; forked by the primary it
@@ -13,7 +13,7 @@ import { isStickyWorker, serveThroughPrimary } from './sticky-worker.js';
 export async function runWorker(config: AppConfig): Promise<void> {
   const logger = new Logger('Bootstrap');
   const app = await createApp(config);
-  exitGracefullyOnSignals(app, config.server.shutdownGraceMs);
+  exitGracefullyOnSignals(app, config.server, notifyPrimaryDraining);
   if (isStickyWorker()) {
     await app.init();
     app.get(PubsubCanary).start(app.get(ChatGateway).namespace);

@@ -106,8 +106,8 @@ type ObservedClient = { sendCommand: SendCommand; [OBSERVER]?: CommandObserver }
  * client, so this wraps the instance's `sendCommand`, which every command goes through (pipelines and
  * MULTI included, each command on its own). ioredis sends a command through it again after a reconnect
  * or from its offline queue: a mark on the command times it once, from its first attempt.
- * Cost per command: a clock read and a `then` on the command's own promise; the caller's promise and
- * behaviour are unchanged.
+ * Cost per command: two clock reads and a `then` on the command's own promise (about half a microsecond,
+ * against a round trip of tens); the caller's promise and behaviour are unchanged.
  */
 export function observeCommands(client: RedisClient, observer: CommandObserver): void {
   const target = client as unknown as ObservedClient;

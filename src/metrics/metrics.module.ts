@@ -1,5 +1,4 @@
 import { Global, Module } from '@nestjs/common';
-import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { AnswerMetrics } from './answer.metrics.js';
 import { MetricsController } from './metrics.controller.js';
@@ -8,7 +7,7 @@ import { SocketMetrics } from './socket-metrics.js';
 import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
 
 /**
- * Prometheus metrics, served at `GET /metrics` by PrometheusModule with this app's own controller.
+ * Prometheus metrics with prom-client, served at `GET /metrics` by MetricsController.
  *
  * One registry per application, not prom-client's global one: each worker is its own process, so in
  * production either would do, but tests build apps in process (`createApp`), and two apps on the global
@@ -21,14 +20,7 @@ import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
  */
 @Global()
 @Module({
-  imports: [
-    PrometheusModule.register({
-      controller: MetricsController,
-      path: '/metrics',
-      // Collected on the app's registry below; PrometheusModule would put them on the global one.
-      defaultMetrics: { enabled: false },
-    }),
-  ],
+  controllers: [MetricsController],
   providers: [
     {
       provide: Registry,

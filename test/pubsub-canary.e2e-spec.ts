@@ -39,6 +39,10 @@ async function readinessOf(port: number): Promise<{ status: number; body: Readin
   return { status: response.status, body: (await response.json()) as ReadinessReport };
 }
 
+async function metricsOf(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+}
+
 const pubsubOf = async (port: number) => (await readinessOf(port)).body.details.redis_pubsub;
 
 /** Lines this worker logged (Nest prints the pid on each line, JSON logs carry it as a field). */
@@ -113,6 +117,12 @@ it('reports the canary round trip and the adapter subscribers against the regist
   expect(pubsub.status).toBe('up');
   expect(pubsub.message).toMatch(/^canary \d+(\.\d+)? ms; 4 adapter subscribers for 4 registered workers$/);
   expect((await readinessOf(port)).body.multi_worker_support).toBe(true);
+  // The same figures for Prometheus, from this worker.
+  const metrics = await metricsOf(port);
+  expect(metrics).toMatch(/^redis_pubsub_adapter_subscribers 4$/m);
+  expect(metrics).toMatch(/^redis_pubsub_registered_workers 4$/m);
+  expect(metrics).toMatch(/^redis_pubsub_healthy 1$/m);
+  expect(Number(/^redis_pubsub_canary_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
 }, 60_000);
 
 it('CLIENT KILL TYPE pubsub: every worker marks redis_pubsub down, subscribes again, and broadcasts work', async () => {
@@ -170,5 +180,8 @@ it('a half-open subscriber (the proxy stops forwarding) turns redis_pubsub down 
     what: 'the worker ready again',
   });
   expect((await pubsubOf(port)).status).toBe('up');
+  expect(
+    Number(/^redis_pubsub_canary_misses_total (\d+)$/m.exec(await metricsOf(port))?.[1]),
+  ).toBeGreaterThan(0);
   await expectBroadcastAcrossAllWorkers();
 }, 120_000);

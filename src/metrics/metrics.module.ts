@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { AnswerMetrics } from './answer.metrics.js';
 import { MetricsController } from './metrics.controller.js';
+import { PubsubMetrics } from './pubsub.metrics.js';
 import { RedisMetrics } from './redis.metrics.js';
 import { SocketMetrics } from './socket-metrics.js';
 import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
@@ -33,6 +34,7 @@ import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
     AnswerMetrics,
     SocketMetrics,
     RedisMetrics,
+    PubsubMetrics,
     WorkerMetricsReporter,
   ],
   exports: [Registry, AnswerMetrics, SocketMetrics, RedisMetrics],

@@ -5,6 +5,7 @@ import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Server, ServerOptions } from 'socket.io';
 import { SocketMetrics } from '../metrics/socket-metrics.js';
 import type { RedisManager } from '../redis/redis.manager.js';
+import { adapterKey } from '../redis/redis-keys.js';
 
 /** Engine.IO frames above this are refused and their connection closed (a 5 MB frame costs nothing else). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -48,7 +49,7 @@ export class RedisIoAdapter extends IoAdapter {
     if (this.redis.enabled) {
       const pub = this.redis.client('publisher');
       const sub = this.redis.client('subscriber');
-      const channelPrefix = `${this.redis.config.keyPrefix}:socket.io`;
+      const channelPrefix = adapterKey(this.redis.config.keyPrefix);
       server.adapter(
         this.redis.config.mode === 'cluster'
           ? createShardedAdapter(pub, sub, { channelPrefix })

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { RedisManager } from '../redis/redis.manager.js';
+import { answerProgressKeys } from '../redis/redis-keys.js';
 
 /** A streaming answer's text so far and the index of its next delta. */
 export interface AnswerProgress {
@@ -20,11 +21,7 @@ const PROGRESS_TTL_SECONDS = 120;
 @Injectable()
 export class AnswerProgressStore {
   private readonly local = new Map<string, AnswerProgress>();
-  private readonly prefix: string;
-
-  constructor(private readonly redis: RedisManager) {
-    this.prefix = `${redis.config.keyPrefix}:answer:`;
-  }
+  constructor(private readonly redis: RedisManager) {}
 
   /** Adds `delta` as the next piece of `messageId`'s answer. */
   async append(messageId: string, delta: string): Promise<void> {
@@ -59,6 +56,7 @@ export class AnswerProgressStore {
   }
 
   private keys(messageId: string): [string, string] {
-    return [`${this.prefix}{${messageId}}:content`, `${this.prefix}{${messageId}}:next`];
+    const { content, next } = answerProgressKeys(this.redis.config.keyPrefix, messageId);
+    return [content, next];
   }
 }

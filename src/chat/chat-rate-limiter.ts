@@ -7,6 +7,7 @@ import {
 } from 'rate-limiter-flexible';
 import { RedisManager } from '../redis/redis.manager.js';
 import { ChatError } from './chat.error.js';
+import { rateLimitKeyPrefix } from '../redis/redis-keys.js';
 
 /**
  * Events a user may send per window, all sockets, workers and pods together. Generous for a human
@@ -26,7 +27,7 @@ export class ChatRateLimiter {
       ? new RateLimiterRedis({
           ...options,
           storeClient: redis.client('command'),
-          keyPrefix: `${redis.config.keyPrefix}:ratelimit`,
+          keyPrefix: rateLimitKeyPrefix(redis.config.keyPrefix),
           // While Redis is unreachable each process limits on its own rather than refusing everyone.
           insuranceLimiter: new RateLimiterMemory(options),
         })

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Cluster, type Redis } from 'ioredis';
 import { RedisManager } from '../redis/redis.manager.js';
 import { type SessionRecord, SessionStore } from './session.store.js';
+import { sessionKey, sessionPattern } from '../redis/redis-keys.js';
 
 /** Keys per SCAN round trip when counting. */
 const SCAN_BATCH = 500;
@@ -21,7 +22,7 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
 
   constructor(private readonly redis: RedisManager) {
     super();
-    this.prefix = `${redis.config.keyPrefix}:session:`;
+    this.prefix = sessionKey(redis.config.keyPrefix, '');
     this.ttl = redis.config.sessionTtlSeconds;
     this.refresher = setInterval(() => void this.refresh(), (this.ttl * 1000) / 3);
     this.refresher.unref();
@@ -80,7 +81,13 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
     for (const node of nodes) {
       let cursor = '0';
       do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', SCAN_BATCH);
+        const [next, keys] = await node.scan(
+          cursor,
+          'MATCH',
+          sessionPattern(this.redis.config.keyPrefix),
+          'COUNT',
+          SCAN_BATCH,
+        );
         total += keys.length;
         cursor = next;
       } while (cursor !== '0');

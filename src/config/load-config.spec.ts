@@ -124,6 +124,15 @@ describe('loadConfig', () => {
       { SHUTDOWN_GRACE_MS: '10' },
       'SHUTDOWN_GRACE_MS must be an integer number of milliseconds from 1000 to 600000',
     ],
+    [
+      { SHUTDOWN_DRAIN_DELAY_MS: '-1' },
+      'SHUTDOWN_DRAIN_DELAY_MS must be an integer number of milliseconds from 0 to 600000',
+    ],
+    [{ SHUTDOWN_DRAIN_DELAY_MS: '10000' }, 'SHUTDOWN_DRAIN_DELAY_MS must be less than SHUTDOWN_GRACE_MS'],
+    [
+      { SHUTDOWN_GRACE_MS: '5000', SHUTDOWN_DRAIN_DELAY_MS: '6000' },
+      'SHUTDOWN_DRAIN_DELAY_MS must be less than SHUTDOWN_GRACE_MS',
+    ],
   ])('rejects %j: "%s"', (env, message) => {
     expect(problemsOf(env)).toContain(message);
   });

@@ -1,9 +1,13 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { installProcessGuards } from './bootstrap/process-guards.js';
 import { isStickyWorker } from './bootstrap/sticky-worker.js';
 import { loadConfigOrExit } from './config/load-config.js';
+import { jsonLogger } from './logging/json-logger.js';
 
 async function main(): Promise<void> {
+  // First: every Logger of this process (the primary's, which has no Nest app, included) writes JSON.
+  Logger.overrideLogger(jsonLogger());
   installProcessGuards();
   const config = loadConfigOrExit();
   // Imported on demand: the primary never loads the Nest application, only the router.
@@ -18,6 +22,6 @@ async function main(): Promise<void> {
 
 main().catch((error: Error) => {
   // The message only: boot failures here are operational (port in use, database unreachable).
-  console.error(`Fatal: could not start: ${error.message}`);
+  jsonLogger().fatal(`Fatal: could not start: ${error.message}`, 'Bootstrap');
   process.exit(1);
 });

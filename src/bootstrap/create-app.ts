@@ -2,6 +2,7 @@ import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { jsonLogger } from '../logging/json-logger.js';
 import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { RedisIoAdapter } from './redis-io.adapter.js';
@@ -17,7 +18,8 @@ export interface CreateAppOptions extends Pick<NestApplicationOptions, 'logger'>
 
 export async function createApp(
   config: AppConfig,
-  { logger = ['log', 'warn', 'error', 'fatal'], retrieval }: CreateAppOptions = {},
+  // The process's JSON logger (src/logging) unless a test passes `false` or levels.
+  { logger = jsonLogger(), retrieval }: CreateAppOptions = {},
 ): Promise<INestApplication> {
   // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
   const app = await NestFactory.create(AppModule.forRoot(config, retrieval), { abortOnError: false, logger });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
@@ -25,6 +25,14 @@ export const CHECKPOINT_INTERVAL_MS = 1000;
 const SOURCE_LIMIT = 5;
 const RETRIEVAL_TIMEOUT_MS = 2000;
 
+/** The ids on this service's log lines (never the question's or the answer's text). */
+interface AnswerLogIds {
+  socketId?: string;
+  userId: string;
+  conversationId: string;
+  messageId?: string;
+}
+
 /**
  * Answers each user message once, on the worker that received it: stores the assistant message as
  * `streaming`, streams Ollama's tokens as `message:delta` (never the accumulated text: every event
@@ -32,9 +40,11 @@ const RETRIEVAL_TIMEOUT_MS = 2000;
  * `message:error`. The user's message is already stored whatever happens here.
  */
 @Injectable()
-export class AnswerService implements OnApplicationShutdown {
+export class AnswerService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('AnswerService');
   private readonly inFlight = new Map<string, AbortController>();
+  /** Every answer task, so shutdown can wait for them to record their end. */
+  private readonly running = new Set<Promise<void>>();
   private readonly enabled: boolean;
 
   constructor(
@@ -50,15 +60,20 @@ export class AnswerService implements OnApplicationShutdown {
 
   /**
    * Starts answering `question` in the background (unless ASSISTANT_ENABLED=false); failures end up in
-   * `message:error`, never thrown.
+   * `message:error`, never thrown. `socketId` (the sender's socket) only goes into log lines.
    */
-  start(namespace: ChatNamespace, user: AuthUser, question: MessageView): void {
+  start(namespace: ChatNamespace, user: AuthUser, question: MessageView, socketId?: string): void {
     if (!this.enabled) return;
     const questionStoredAt = performance.now();
-    this.answer(namespace, user, question, questionStoredAt).catch((error: Error) => {
+    const ids: AnswerLogIds = { socketId, userId: user.id, conversationId: question.conversationId };
+    const running = this.answer(namespace, user, question, questionStoredAt, ids).catch((error: Error) => {
       // No assistant message could be stored: the error names the question instead, so the room
       // still learns that no answer is coming.
-      this.logger.error(`Answer for message ${question.id} could not start: ${error.message}`);
+      this.logger.error({
+        msg: `Answer for message ${question.id} could not start: ${error.message}`,
+        ...ids,
+        messageId: question.id,
+      });
       this.metrics.answers.inc({ outcome: 'INTERNAL' });
       namespace.to(roomOf(question.conversationId)).emit('message:error', {
         conversationId: question.conversationId,
@@ -66,6 +81,8 @@ export class AnswerService implements OnApplicationShutdown {
         error: { code: 'INTERNAL', message: 'The answer could not start' },
       });
     });
+    this.running.add(running);
+    void running.finally(() => this.running.delete(running));
   }
 
   private async answer(
@@ -73,6 +90,7 @@ export class AnswerService implements OnApplicationShutdown {
     user: AuthUser,
     question: MessageView,
     questionStoredAt: number,
+    ids: AnswerLogIds,
   ) {
     const { conversationId } = question;
     const room = namespace.to(roomOf(conversationId));
@@ -87,17 +105,18 @@ export class AnswerService implements OnApplicationShutdown {
 
     const controller = new AbortController();
     this.inFlight.set(draft.id, controller);
+    const logIds = { ...ids, messageId: draft.id };
     let content = '';
     let sources: MessageSource[] = [];
     let chunks = 0;
     let firstTokenAt = 0;
     const checkpoint = setInterval(() => {
       this.conversations.checkpoint(draft.id, content, chunks).catch((error: Error) => {
-        this.logger.warn(`Checkpoint of answer ${draft.id} failed: ${error.message}`);
+        this.logger.warn({ msg: `Checkpoint of answer ${draft.id} failed: ${error.message}`, ...logIds });
       });
     }, CHECKPOINT_INTERVAL_MS);
     try {
-      sources = await this.retrieve(question.content);
+      sources = await this.retrieve(question.content, logIds);
       const history = await this.conversations.history(conversationId, question.seq, HISTORY_MESSAGES);
       const prompt = buildPrompt(
         history.map((m) => ({ role: m.role, content: m.content })),
@@ -119,20 +138,34 @@ export class AnswerService implements OnApplicationShutdown {
       this.metrics.answers.inc({ outcome: 'complete' });
       const seconds = (performance.now() - firstTokenAt) / 1000;
       if (chunks > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(chunks / seconds);
-      this.logger.log(
-        `Message processed for ${user.name}: ${content.length} chars, ${sources.length} sources`,
-      );
+      this.logger.log({
+        msg: `Message processed for ${user.name}: ${content.length} chars, ${sources.length} sources`,
+        ...logIds,
+      });
     } catch (failure) {
       clearInterval(checkpoint);
       const error: ErrorBody =
         failure instanceof LlmError
           ? { code: failure.code, message: failure.message }
           : { code: 'INTERNAL', message: 'The answer failed' };
-      if (!(failure instanceof LlmError))
-        this.logger.error(`Answer ${draft.id} failed: ${(failure as Error).stack}`);
+      // The model's failures are expected (Ollama down or slow): a line without a stack.
+      if (failure instanceof LlmError)
+        this.logger.warn({
+          msg: `Answer ${draft.id} failed: ${failure.code}: ${failure.message}`,
+          ...logIds,
+        });
+      else
+        this.logger.error({
+          msg: `Answer ${draft.id} failed: ${(failure as Error)?.message}`,
+          ...logIds,
+          err: failure,
+        });
       this.metrics.answers.inc({ outcome: error.code });
       await this.conversations.finish(draft.id, 'failed', content, sources).catch((saveError: Error) => {
-        this.logger.error(`Could not mark answer ${draft.id} failed: ${saveError.message}`);
+        this.logger.error({
+          msg: `Could not mark answer ${draft.id} failed: ${saveError.message}`,
+          ...logIds,
+        });
       });
       room.emit('message:error', { conversationId, messageId: draft.id, error });
     } finally {
@@ -142,7 +175,7 @@ export class AnswerService implements OnApplicationShutdown {
   }
 
   /** Sources for the question; a slow or failing retriever costs the answer its sources, not the answer. */
-  private async retrieve(question: string): Promise<MessageSource[]> {
+  private async retrieve(question: string, logIds: AnswerLogIds): Promise<MessageSource[]> {
     const signal = AbortSignal.timeout(RETRIEVAL_TIMEOUT_MS);
     try {
       const found = await Promise.race([
@@ -153,13 +186,20 @@ export class AnswerService implements OnApplicationShutdown {
       ]);
       return found.slice(0, SOURCE_LIMIT);
     } catch (error) {
-      this.logger.warn(`Retrieval failed, answering without sources: ${(error as Error).message}`);
+      this.logger.warn({
+        msg: `Retrieval failed, answering without sources: ${(error as Error).message}`,
+        ...logIds,
+      });
       return [];
     }
   }
 
-  /** Abandons the answers still streaming: upstream requests are aborted, the messages marked failed. */
-  onApplicationShutdown(): void {
+  /**
+   * Shutdown, before Redis and the database close: the answers still streaming are aborted upstream,
+   * marked failed, and their rooms told (`message:error`, through Redis to the other workers).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     for (const controller of this.inFlight.values()) controller.abort();
+    await Promise.allSettled([...this.running]);
   }
 }

@@ -11,6 +11,7 @@ import {
   WebSocketServer,
 } from '@nestjs/websockets';
 import { SocketAuthenticator } from '../auth/socket-authenticator.js';
+import { socketLogFields } from '../logging/socket-log-fields.js';
 import { SessionStore } from '../session/session.store.js';
 import { AnswerService } from './answer.service.js';
 import { ChatService } from './chat.service.js';
@@ -74,7 +75,10 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   async handleConnection(socket: ChatSocket): Promise<void> {
     const { user } = socket.data;
     this.scheduleExpiry(socket);
-    this.logger.log(`WebSocket connected: ${user.name} (sid: ${socket.id})`);
+    this.logger.log({
+      msg: `WebSocket connected: ${user.name} (sid: ${socket.id})`,
+      ...socketLogFields(socket),
+    });
     await this.sessions.open(socket.id, {
       userId: user.id,
       name: user.name,
@@ -84,10 +88,15 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     });
   }
 
-  async handleDisconnect(socket: ChatSocket): Promise<void> {
+  async handleDisconnect(socket: ChatSocket, reason?: string): Promise<void> {
     clearTimeout(this.expiryTimers.get(socket.id));
     this.expiryTimers.delete(socket.id);
     if (!socket.data.user) return;
+    this.logger.log({
+      msg: `WebSocket disconnected: ${socket.data.user.name} (sid: ${socket.id}): ${reason ?? 'unknown'}`,
+      ...socketLogFields(socket),
+      reason,
+    });
     await this.sessions.close(socket.id);
   }
 
@@ -108,7 +117,11 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     const messages = await this.chat.join(socket.data.user, conversationId);
     await socket.join(roomOf(conversationId));
     await this.sessions.setConversations(socket.id, this.joinedConversations(socket));
-    this.logger.log(`${socket.data.user.name} joined conversation ${conversationId}`);
+    this.logger.log({
+      msg: `${socket.data.user.name} joined conversation ${conversationId}`,
+      ...socketLogFields(socket),
+      conversationId,
+    });
     return { ok: true, conversationId, messages };
   }
 
@@ -142,7 +155,7 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     const { message, duplicate } = await this.chat.send(socket.data.user, dto);
     if (!duplicate) {
       this.namespace.to(roomOf(dto.conversationId)).emit('message:new', message);
-      this.answers.start(this.namespace, socket.data.user, message);
+      this.answers.start(this.namespace, socket.data.user, message, socket.id);
     }
     return { ok: true, message };
   }
@@ -170,7 +183,10 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     const timer = setTimeout(
       () => {
         if (socket.data.expiresAt * 1000 <= Date.now()) {
-          this.logger.log(`Token expired: disconnecting ${socket.data.user.name} (sid: ${socket.id})`);
+          this.logger.log({
+            msg: `Token expired: disconnecting ${socket.data.user.name} (sid: ${socket.id})`,
+            ...socketLogFields(socket),
+          });
           socket.disconnect(true);
         } else {
           this.scheduleExpiry(socket);

@@ -31,7 +31,7 @@ export interface LogRecord {
 }
 
 export interface JsonLoggerOptions {
-  /** Where lines go; default stdout, written synchronously so a line logged before `process.exit` is not lost. */
+  /** Where lines go; default stdout, written synchronously (a line logged before `process.exit` stays). */
   destination?: DestinationStream;
   /** Enabled Nest levels; default `DEFAULT_LOG_LEVELS`. */
   levels?: readonly LogLevel[];
@@ -58,7 +58,7 @@ export function serializeError(value: unknown): unknown {
   };
 }
 
-/** An Error for a stack that arrived as text (`logger.error(message, error.stack)`, Nest's own convention). */
+/** An Error for a stack that arrived as text: `logger.error(message, error.stack)`, Nest's convention. */
 function errorFromStack(stack: string): Error {
   const firstLine = stack.slice(0, stack.indexOf('\n'));
   const error = new Error(firstLine.replace(/^\w*Error: /, ''));
@@ -164,7 +164,7 @@ export class JsonLogger implements LoggerService {
 
 let processLogger: JsonLogger | undefined;
 
-/** The process's logger on stdout, created on first use: `main.ts` installs it, `createApp` hands it to Nest. */
+/** The process's logger on stdout, made on first use: `main.ts` installs it, `createApp` gives it to Nest. */
 export function jsonLogger(): JsonLogger {
   processLogger ??= new JsonLogger();
   return processLogger;

@@ -1,18 +1,24 @@
 import { JwtService } from '@nestjs/jwt';
+import { registerMessageContent, registerToken } from './log-audit.js';
 import { waitFor } from './ports.js';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 export const TEST_JWT_SECRET = 'test-secret-for-the-e2e-suite-0123456789abcdef';
 
-/** A handshake token as the identity provider would issue it (HS256, sub, name, exp). */
+/**
+ * A handshake token as the identity provider would issue it (HS256, sub, name, exp). Registered with
+ * the log audit: no service may print it.
+ */
 export function tokenFor(
   userId: string,
   { name = `User ${userId}`, secret = TEST_JWT_SECRET, expiresInSeconds = 3600 } = {},
 ): string {
-  return new JwtService({ secret }).sign(
+  const token = new JwtService({ secret }).sign(
     { sub: userId, name },
     { algorithm: 'HS256', expiresIn: expiresInSeconds },
   );
+  registerToken(token);
+  return token;
 }
 
 export type ChatClient = Socket;
@@ -42,13 +48,18 @@ export function connectChat(
   });
 }
 
-/** Emits and waits for the ack (rejects after `timeoutMs`). */
+/**
+ * Emits and waits for the ack (rejects after `timeoutMs`). A `message:send` content is registered with
+ * the log audit: no service may print it.
+ */
 export async function request<T = Record<string, unknown>>(
   socket: ChatClient,
   event: string,
   payload?: unknown,
   timeoutMs = 5000,
 ): Promise<T> {
+  if (event === 'message:send')
+    registerMessageContent((payload as { content?: unknown } | undefined)?.content);
   return (await socket.timeout(timeoutMs).emitWithAck(event, payload)) as T;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../../src/config/app-config.js';
+import { registerUrlPassword } from './log-audit.js';
 
 /** Set by `.ci/run` (and by developers) to also run database tests against PostgreSQL. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
@@ -18,6 +19,8 @@ export const DATABASE_KINDS: ('sqlite' | 'postgres')[] = TEST_DATABASE_URL
  */
 export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
+  // No service may print it (see log-audit.ts).
+  registerUrlPassword('PostgreSQL password', TEST_DATABASE_URL);
   const name = `chat_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();

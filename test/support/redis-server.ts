@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { registerSecret } from './log-audit.js';
 import { freePort, waitFor } from './ports.js';
 
 export interface RedisServerOptions {
@@ -49,6 +50,8 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     assertRedisServerOnPath();
+    // No service may print it (see log-audit.ts).
+    registerSecret('Redis password', options.password);
     const server = new RedisServer(await freePort(), options);
     await server.launch();
     return server;

@@ -2,10 +2,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, waitFor } from './ports.js';
+import { assertNoLeaks, registerSecret, registerUrlPassword } from './log-audit.js';
+import { freePort, sleep, waitFor } from './ports.js';
 
 const MAIN = resolve(process.cwd(), 'dist/main.js');
 const running = new Set<ServiceProcess>();
+/** Not audited yet: `stop()` audits its service, `stopAllServices()` the rest (self-exited ones too). */
+const unaudited = new Set<ServiceProcess>();
+/** How long an audit waits after the exit for the rest of the output (forked workers may hold the pipes). */
+const OUTPUT_DRAIN_MS = 1000;
 
 export interface HttpAnswer<T = unknown> {
   status: number;
@@ -18,12 +23,18 @@ export interface HttpAnswer<T = unknown> {
  * with its own temporary STORAGE_DIR and SQLite file. The environment is exactly what the test gives
  * on top of those defaults: nothing leaks in from the developer's shell. `stopAllServices()` in
  * `afterAll` (or process exit) kills whatever a test left running.
+ *
+ * Log audit: the secrets in the environment are registered (see log-audit.ts), and the output is
+ * checked for every registered secret when the service stops: `stop()` throws on a leak, failing the
+ * test that owns the service.
  */
 export class ServiceProcess {
   readonly child: ChildProcess;
   /** Everything the process printed, stdout and stderr interleaved. */
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once stdout and stderr are closed: `output` is complete. */
+  private readonly closed: Promise<void>;
 
   private constructor(
     readonly port: number,
@@ -43,13 +54,19 @@ export class ServiceProcess {
         resolveExit({ code, signal });
       }),
     );
+    this.closed = new Promise((resolveClose) => this.child.once('close', () => resolveClose()));
     running.add(this);
+    unaudited.add(this);
   }
 
   /** Starts the service; does not wait for it (see `ready()` and `exited`). */
   static async launch(env: Record<string, string> = {}): Promise<ServiceProcess> {
     const port = env.PORT ? Number(env.PORT) : await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
+    if (env.REDIS_URL) registerUrlPassword('Redis password', env.REDIS_URL);
+    if (env.DATABASE_URL?.startsWith('postgres'))
+      registerUrlPassword('PostgreSQL password', env.DATABASE_URL);
+    registerSecret('JWT secret', env.JWT_SECRET);
     return new ServiceProcess(port, dataDir, {
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
@@ -100,19 +117,35 @@ export class ServiceProcess {
     await waitFor(() => pattern.test(this.output), { timeoutMs, intervalMs: 50, what: `output ${pattern}` });
   }
 
-  /** Sends `signal` and waits for the exit. */
+  /** Sends `signal`, waits for the exit, then audits the output (throws if it holds a secret). */
   async stop(
     signal: NodeJS.Signals = 'SIGTERM',
   ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.alive) this.child.kill(signal);
     const result = await this.exited;
     rmSync(this.dataDir, { recursive: true, force: true });
+    await this.audit();
     return result;
+  }
+
+  /** Checks the whole output against the log audit's secrets, once per service. */
+  async audit(): Promise<void> {
+    if (!unaudited.delete(this)) return;
+    await Promise.race([this.closed, sleep(OUTPUT_DRAIN_MS)]);
+    assertNoLeaks(this.output, `the service on port ${this.port} (pid ${this.child.pid})`);
   }
 }
 
+/** Kills every service still running and audits every output not audited yet; throws all leaks found. */
 export async function stopAllServices(): Promise<void> {
-  await Promise.all([...running].map((service) => service.stop('SIGKILL')));
+  const results = await Promise.allSettled([
+    ...[...running].map((service) => service.stop('SIGKILL')),
+    ...[...unaudited].filter((service) => !running.has(service)).map((service) => service.audit()),
+  ]);
+  const failures = results.flatMap((result) =>
+    result.status === 'rejected' ? [result.reason as Error] : [],
+  );
+  if (failures.length > 0) throw new Error(failures.map((failure) => failure.message).join('\n'));
 }
 
 process.once('exit', () => {

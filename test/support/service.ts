@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertNoLeaks, registerSecret, registerUrlPassword } from './log-audit.js';
-import { freePort, sleep, waitFor } from './ports.js';
+import { freePort, waitFor } from './ports.js';
 
 const MAIN = resolve(process.cwd(), 'dist/main.js');
 const running = new Set<ServiceProcess>();
@@ -131,7 +131,9 @@ export class ServiceProcess {
   /** Checks the whole output against the log audit's secrets, once per service. */
   async audit(): Promise<void> {
     if (!unaudited.delete(this)) return;
-    await Promise.race([this.closed, sleep(OUTPUT_DRAIN_MS)]);
+    // Unref'd: a pipe held open by an orphaned worker must not keep Jest's worker alive either.
+    const drained = new Promise<void>((resolveDrain) => setTimeout(resolveDrain, OUTPUT_DRAIN_MS).unref());
+    await Promise.race([this.closed, drained]);
     assertNoLeaks(this.output, `the service on port ${this.port} (pid ${this.child.pid})`);
   }
 }

@@ -1,10 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MessageView } from '../src/chat/chat.events.js';
 import {
   type ChatClient,
   TEST_JWT_SECRET,
+  collect,
   connectChat,
+  request,
   tokenFor,
   workerPidOf,
 } from './support/chat-client.js';
+import { FakeOllama } from './support/fake-ollama.js';
 import { waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
@@ -136,5 +143,59 @@ it('SIGTERM to the primary: every worker drains, clients see transport close, th
   } finally {
     for (const client of clients) client.socket.close();
     await service.stop();
+  }
+}, 120_000);
+
+it('SIGTERM mid-answer: the answer is marked failed and the room on another instance is told, before Redis quits', async () => {
+  const ollama = await FakeOllama.start();
+  // Two pods (one worker each) sharing Redis and one database, as in production.
+  const shared = mkdtempSync(join(tmpdir(), 'drain-e2e-'));
+  const env = {
+    REDIS_ENABLED: 'true',
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: `${PREFIX}-answers`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    OLLAMA_URL: ollama.url,
+    DATABASE_URL: `sqlite:${join(shared, 'chat.db')}`,
+    SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    SHUTDOWN_DRAIN_DELAY_MS: '200',
+  };
+  const leaving = await ServiceProcess.start(env);
+  const staying = await ServiceProcess.start(env);
+  const alice = await connectChat(leaving.baseUrl, tokenFor('alice'));
+  const bob = await connectChat(staying.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+  try {
+    ollama.script = { tokens: Array.from({ length: 200 }, (_, i) => `t${i} `), tokenDelayMs: 50 };
+    const { conversation } = await request<{ conversation: { id: string } }>(alice, 'conversation:create', {
+      memberIds: ['bob'],
+    });
+    await request(alice, 'conversation:join', { conversationId: conversation.id });
+    await request(bob, 'conversation:join', { conversationId: conversation.id });
+    const deltas = collect(bob, 'message:delta');
+    const errors = collect<{ messageId: string; error: { code: string } }>(bob, 'message:error');
+    await request(alice, 'message:send', {
+      conversationId: conversation.id,
+      content: 'tell me a long story',
+    });
+    await waitFor(() => deltas.length >= 3, { timeoutMs: 15_000, what: 'the answer streaming to bob' });
+
+    const { code } = await leaving.stop('SIGTERM');
+    expect(code).toBe(0);
+    // Told through Redis by the leaving instance, which answered; bob's own instance never streamed it.
+    expect(errors).toHaveLength(1);
+    const { messages } = await request<{ messages: MessageView[] }>(bob, 'conversation:sync', {
+      conversationId: conversation.id,
+      afterSeq: 0,
+    });
+    const answer = messages.find((m) => m.role === 'assistant')!;
+    expect(answer.id).toBe(errors[0].messageId);
+    expect(answer.status).toBe('failed');
+    expect(answer.content.length).toBeGreaterThan(0); // what was said so far is kept
+  } finally {
+    alice.close();
+    bob.close();
+    await staying.stop();
+    await ollama.stop();
+    rmSync(shared, { recursive: true, force: true });
   }
 }, 120_000);

@@ -225,8 +225,10 @@ class StickyPrimary {
     this.logger.log(`${signal} received: stopping ${this.workers.size} workers (within ${graceMs} ms)`);
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
-    this.server.close();
-    this.server.closeIdleConnections();
+    // The port stays open while the workers drain: their clients' polling requests and upgrades must
+    // still reach them until each worker closes its transports (clients then see `transport close`,
+    // not a refused request). New sessions find no worker to go to (503).
+    for (const id of this.router.workerIds) this.router.drain(id);
     if (this.workers.size === 0) return this.exit(0);
     for (const { child } of this.workers.values()) child.kill(signal);
     setTimeout(() => {

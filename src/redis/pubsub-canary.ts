@@ -15,6 +15,11 @@ import { RedisManager } from './redis.manager.js';
 /** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
 export const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
 export const CANARY_TIMEOUT_MS = 3000;
+/**
+ * A subscriber that (re)connected this recently may still be re-subscribing: a canary sent then
+ * proves nothing either way, and forcing another reconnect would only repeat the race.
+ */
+const SETTLE_MS = 1000;
 /** PUBSUB NUMSUB and the worker registry are counted every this many canaries (SCAN is not free). */
 const COUNT_EVERY = 2;
 
@@ -55,6 +60,8 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout };
   private sent = 0;
   private consecutiveMisses = 0;
+  /** When the subscriber last became ready (0: before this canary started). */
+  private subscriberReadyAt = 0;
   private detach?: () => void;
   /** Observers of each round trip and miss (metrics). */
   private readonly listeners: Array<(rttMs: number | undefined) => void> = [];
@@ -95,11 +102,12 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     }
     // A lost subscriber is deaf until proven otherwise: down until a canary comes back after it.
     const onClose = () => this.markDown('the subscriber connection closed');
-    subscriber.on('close', onClose);
+    const onReady = () => (this.subscriberReadyAt = performance.now());
+    subscriber.on('close', onClose).on('ready', onReady);
     const detachMessages = this.detach;
     this.detach = () => {
       detachMessages?.();
-      subscriber.off('close', onClose);
+      subscriber.off('close', onClose).off('ready', onReady);
     };
     this.timer = setInterval(() => void this.tick(), CANARY_INTERVAL_MS);
     this.timer.unref();
@@ -123,6 +131,16 @@ export class PubsubCanary implements BeforeApplicationShutdown {
 
   private async tick(): Promise<void> {
     if (this.waiting) return; // the previous one is still within its timeout
+    // A client that is down reconnects by itself (and readiness already says so); one that just came
+    // back gets a moment to re-subscribe.
+    const settled = performance.now() - this.subscriberReadyAt >= SETTLE_MS;
+    if (this.redis.isReady('publisher') && this.redis.isReady('subscriber') && settled) this.send();
+    const counting = this.sent % COUNT_EVERY === 1;
+    await this.register();
+    if (counting) await this.count();
+  }
+
+  private send(): void {
     const id = `${process.pid}-${++this.sent}`;
     const sentAt = performance.now();
     const timeout = setTimeout(() => this.missed(), CANARY_TIMEOUT_MS);
@@ -134,9 +152,6 @@ export class PubsubCanary implements BeforeApplicationShutdown {
         ? publisher.spublish(this.channel, id)
         : publisher.publish(this.channel, id);
     publish.catch(() => undefined); // an unsent canary is a miss, found by its timeout
-    const counting = this.sent % COUNT_EVERY === 1;
-    await this.register();
-    if (counting) await this.count();
   }
 
   private received(id: string): void {
@@ -153,7 +168,10 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   }
 
   private missed(): void {
+    const { sentAt } = this.waiting!;
     this.waiting = undefined;
+    // The subscriber reconnected meanwhile: inconclusive, the next canary decides.
+    if (this.subscriberReadyAt > sentAt - SETTLE_MS) return;
     this.state.misses++;
     this.consecutiveMisses++;
     for (const listener of this.listeners) listener(undefined);

@@ -48,15 +48,6 @@ async function connectTracked(service: ServiceProcess, count: number): Promise<T
   );
 }
 
-function workerPorts(service: ServiceProcess): Map<number, number> {
-  return new Map(
-    [...service.output.matchAll(/Worker (\d+) ready on 127\.0\.0\.1:(\d+)/g)].map(([, pid, port]) => [
-      Number(pid),
-      Number(port),
-    ]),
-  );
-}
-
 async function startService(workers: number): Promise<ServiceProcess> {
   const service = await ServiceProcess.start({
     WORKERS: String(workers),
@@ -67,7 +58,7 @@ async function startService(workers: number): Promise<ServiceProcess> {
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
     SHUTDOWN_DRAIN_DELAY_MS: String(DRAIN_DELAY_MS),
   });
-  await waitFor(() => workerPorts(service).size === workers, {
+  await waitFor(() => service.workerPorts().size === workers, {
     timeoutMs: 60_000,
     what: `${workers} workers ready`,
   });
@@ -90,7 +81,7 @@ it('SIGTERM to one of 4 workers: 503 at once, its clients see transport close an
     const pidOf = (client: Tracked) => workerPidOf(redis, PREFIX, client.socket);
     const before = await Promise.all(clients.map(pidOf));
     const victim = before[0];
-    const victimPort = workerPorts(service).get(victim)!;
+    const victimPort = service.workerPorts().get(victim)!;
     const onVictim = clients.filter((_, i) => before[i] === victim);
     const elsewhere = clients.filter((_, i) => before[i] !== victim);
     expect(onVictim.length).toBeGreaterThanOrEqual(10); // least connections: ~12 of 50

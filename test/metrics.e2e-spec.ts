@@ -96,15 +96,6 @@ describe('GET /metrics with WORKERS=4 (served by the primary for every worker)',
   let redis: RedisServer;
   let service: ServiceProcess;
 
-  /** Each worker's pid and private loopback port, from the primary's "Worker <pid> ready on" lines. */
-  const workerPorts = () =>
-    new Map(
-      [...service.output.matchAll(/Worker (\d+) ready on 127\.0\.0\.1:(\d+)/g)].map(([, pid, port]) => [
-        Number(pid),
-        Number(port),
-      ]),
-    );
-
   beforeAll(async () => {
     redis = await RedisServer.start();
     service = await ServiceProcess.start({
@@ -117,7 +108,7 @@ describe('GET /metrics with WORKERS=4 (served by the primary for every worker)',
       ASSISTANT_ENABLED: 'false',
       SHUTDOWN_GRACE_MS: '5000',
     });
-    await waitFor(() => workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
+    await waitFor(() => service.workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
     await waitFor(async () => (await service.get('/api/ready')).status === 200, {
       timeoutMs: 30_000,
       what: 'ready',
@@ -204,7 +195,7 @@ describe('GET /metrics with WORKERS=4 (served by the primary for every worker)',
     sockets.push(client);
     const sid = client.io.engine.id;
     const home = await workerPidOf(redis, PREFIX, client);
-    const ports = workerPorts();
+    const ports = service.workerPorts();
     const [wrongPid, wrongPort] = [...ports].find(([pid]) => pid !== home)!;
     const before = await scrapeUntil(service.baseUrl, 'a complete scrape');
     const unknownBefore = before.total('engineio_session_id_unknown_total');

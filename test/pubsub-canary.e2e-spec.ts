@@ -23,16 +23,6 @@ let proxy: TcpProxy;
 let service: ServiceProcess;
 const sockets: ChatClient[] = [];
 
-/** Each worker's pid and private port, from the primary's "Worker <pid> ready on" lines. */
-function workerPorts(): Map<number, number> {
-  return new Map(
-    [...service.output.matchAll(/Worker (\d+) ready on 127\.0\.0\.1:(\d+)/g)].map(([, pid, port]) => [
-      Number(pid),
-      Number(port),
-    ]),
-  );
-}
-
 /** One worker's own readiness, bypassing the primary (which would answer from any worker). */
 async function readinessOf(port: number): Promise<{ status: number; body: ReadinessReport }> {
   const response = await fetch(`http://127.0.0.1:${port}/api/ready`, { signal: AbortSignal.timeout(5000) });
@@ -84,10 +74,10 @@ beforeAll(async () => {
     JWT_SECRET: TEST_JWT_SECRET,
     SHUTDOWN_GRACE_MS: '5000',
   });
-  await waitFor(() => workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
+  await waitFor(() => service.workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
   await waitFor(
     async () => {
-      const answers = await Promise.all([...workerPorts().values()].map(readinessOf));
+      const answers = await Promise.all([...service.workerPorts().values()].map(readinessOf));
       return answers.every(({ status }) => status === 200);
     },
     { timeoutMs: 30_000, what: 'every worker ready' },
@@ -105,7 +95,7 @@ afterAll(async () => {
 });
 
 it('reports the canary round trip and the adapter subscribers against the registered workers', async () => {
-  const [port] = workerPorts().values();
+  const [port] = service.workerPorts().values();
   await waitFor(
     async () => /4 adapter subscribers for 4 registered workers/.test((await pubsubOf(port)).message ?? ''),
     {
@@ -126,7 +116,7 @@ it('reports the canary round trip and the adapter subscribers against the regist
 }, 60_000);
 
 it('CLIENT KILL TYPE pubsub: every worker marks redis_pubsub down, subscribes again, and broadcasts work', async () => {
-  const pids = [...workerPorts().keys()];
+  const pids = [...service.workerPorts().keys()];
   const killer = redis.client();
   try {
     expect(Number(await killer.client('KILL', 'TYPE', 'pubsub'))).toBe(4);
@@ -142,7 +132,7 @@ it('CLIENT KILL TYPE pubsub: every worker marks redis_pubsub down, subscribes ag
     timeoutMs: 30_000,
     what: 'every worker hearing its canary again',
   });
-  for (const port of workerPorts().values()) {
+  for (const port of service.workerPorts().values()) {
     await waitFor(async () => (await readinessOf(port)).status === 200, { timeoutMs: 15_000, what: 'ready' });
     expect((await pubsubOf(port)).status).toBe('up');
   }
@@ -150,8 +140,8 @@ it('CLIENT KILL TYPE pubsub: every worker marks redis_pubsub down, subscribes ag
 }, 120_000);
 
 it('a half-open subscriber (the proxy stops forwarding) turns redis_pubsub down within 30 s, then recovers', async () => {
-  const [[pid, port]] = [...workerPorts()];
-  const others = [...workerPorts()].filter(([other]) => other !== pid);
+  const [[pid, port]] = [...service.workerPorts()];
+  const others = [...service.workerPorts()].filter(([other]) => other !== pid);
   const downLinesBefore = linesOf(pid, 'redis_pubsub is down').length;
   // The connection still looks open to the worker and to Redis; nothing passes any more.
   expect(proxy.freeze(`${PREFIX}:subscriber:${pid}`)).toBe(1);

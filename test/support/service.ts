@@ -112,6 +112,19 @@ export class ServiceProcess {
     return { status: response.status, body, elapsedMs: performance.now() - started };
   }
 
+  /**
+   * With WORKERS > 1: each worker's pid and private loopback port (a test can reach one worker
+   * directly, bypassing the primary), from the primary's "Worker <pid> ready on" lines.
+   */
+  workerPorts(): Map<number, number> {
+    return new Map(
+      [...this.output.matchAll(/Worker (\d+) ready on 127\.0\.0\.1:(\d+)/g)].map(([, pid, port]) => [
+        Number(pid),
+        Number(port),
+      ]),
+    );
+  }
+
   /** Resolves once the output contains `pattern` (or rejects after `timeoutMs`). */
   async waitForOutput(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
     await waitFor(() => pattern.test(this.output), { timeoutMs, intervalMs: 50, what: `output ${pattern}` });

@@ -171,6 +171,7 @@ class StickyPrimary {
       case 'sticky:listening':
         worker.port = typed.port;
         this.router.addWorker(worker.id);
+        if (this.stopping) this.router.drain(worker.id); // came up after SIGTERM: no new sessions
         this.logger.log(`Worker ${worker.child.pid} ready on 127.0.0.1:${typed.port} (worker #${worker.id})`);
         break;
       case 'sticky:open':
@@ -256,7 +257,8 @@ class StickyPrimary {
       workerId = reserved?.workerId;
       reservation = reserved?.reservation;
     } else if (workerId === undefined) {
-      workerId = this.router.leastLoaded();
+      // No session to open (health, readiness, an unknown sid): a draining worker still answers.
+      workerId = this.router.leastLoaded(true);
     }
     const worker = workerId === undefined ? undefined : this.workers.get(workerId);
     if (worker?.port === undefined) {

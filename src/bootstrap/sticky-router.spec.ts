@@ -68,6 +68,8 @@ describe('StickyRouter', () => {
     expect(router.workerFor('sid-draining')).toBe(1);
     router.drain(2);
     expect(router.reserve()).toBeUndefined();
+    // A request that opens no session (health, readiness) still finds a worker.
+    expect(router.leastLoaded(true)).toBeDefined();
   });
 
   it('keeps a confirmed session on its worker and counts it there', () => {

@@ -99,9 +99,13 @@ export class StickyRouter {
     return this.sidToWorker.get(sid);
   }
 
-  /** The least loaded worker that is not draining; ties are broken in turn. `undefined` when none. */
-  leastLoaded(): number | undefined {
-    const ids = this.workerIds.filter((id) => !this.workers.get(id)?.draining);
+  /**
+   * The least loaded worker that is not draining (or any worker with `includeDraining`: for requests
+   * that open no session, such as `/api/health`, which must answer while the pod drains); ties are
+   * broken in turn. `undefined` when none.
+   */
+  leastLoaded(includeDraining = false): number | undefined {
+    const ids = this.workerIds.filter((id) => includeDraining || !this.workers.get(id)?.draining);
     if (ids.length === 0) return undefined;
     const start = this.rotation++ % ids.length;
     let best: number | undefined;

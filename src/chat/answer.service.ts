@@ -45,6 +45,7 @@ export class AnswerService implements BeforeApplicationShutdown {
   private readonly inFlight = new Map<string, AbortController>();
   /** Every answer task, so shutdown can wait for them to record their end. */
   private readonly running = new Set<Promise<void>>();
+  private closing = false;
   private readonly enabled: boolean;
 
   constructor(
@@ -105,6 +106,7 @@ export class AnswerService implements BeforeApplicationShutdown {
 
     const controller = new AbortController();
     this.inFlight.set(draft.id, controller);
+    if (this.closing) controller.abort(); // started while shutdown was aborting the others
     const logIds = { ...ids, messageId: draft.id };
     let content = '';
     let sources: MessageSource[] = [];
@@ -199,7 +201,9 @@ export class AnswerService implements BeforeApplicationShutdown {
    * marked failed, and their rooms told (`message:error`, through Redis to the other workers).
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     for (const controller of this.inFlight.values()) controller.abort();
-    await Promise.allSettled([...this.running]);
+    // Answers that began while this ran (a send already in its handler) are aborted as they start.
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 }

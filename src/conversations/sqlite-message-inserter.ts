@@ -3,6 +3,7 @@ import { exclusively } from '../database/transaction.js';
 
 /** The part of better-sqlite3's Database used here (TypeORM does not type its connection). */
 interface SqliteDatabase {
+  readonly inTransaction: boolean;
   prepare(sql: string): { get(...params: unknown[]): unknown };
   transaction<A extends unknown[], R>(fn: (...args: A) => R): { immediate(...args: A): R };
 }
@@ -76,6 +77,9 @@ export class SqliteMessageInserter {
         try {
           return { row: statement.get(...item.params) as Record<string, unknown> };
         } catch (error) {
+          // An error that rolled the whole transaction back (I/O, disk full) must fail the batch, not
+          // let the next statements commit one by one outside it.
+          if (!database.inTransaction) throw error;
           return { error };
         }
       }),

@@ -2,9 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DisconnectReason, Namespace, Server } from 'socket.io';
 import type { ClientToServerEvents, ErrorCode, ServerToClientEvents } from '../chat/chat.events.js';
+import { CHAT_NAMESPACE } from '../redis/redis-keys.js';
 
-/** ChatGateway's namespace. */
-const CHAT_NAMESPACE = '/chat';
 /**
  * Engine.IO's `Server.errors.UNKNOWN_SID` (engine.io/build/server.js): a request named a session this
  * process does not hold, answered 400 "Session ID unknown".

@@ -20,8 +20,12 @@ export const CANARY_TIMEOUT_MS = 3000;
  * proves nothing either way, and forcing another reconnect would only repeat the race.
  */
 const SETTLE_MS = 1000;
-/** PUBSUB NUMSUB and the worker registry are counted every this many canaries (SCAN is not free). */
-const COUNT_EVERY = 2;
+/**
+ * PUBSUB NUMSUB and the worker registry are counted on the first ticks (workers of a pod start
+ * together) and then every this many: SCAN walks the whole keyspace, sessions included.
+ */
+const COUNT_EVERY = 12;
+const COUNT_FIRST = 4;
 
 export interface CanaryStatus {
   /** false from a missed canary (or a lost subscriber) until a canary comes back again. */
@@ -60,8 +64,11 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout };
   private sent = 0;
   private consecutiveMisses = 0;
+  private ticks = 0;
   /** When the subscriber last became ready (0: before this canary started). */
   private subscriberReadyAt = 0;
+  /** ISO time of the last canary that came back or was missed (what `redis:health` judges by age). */
+  private lastCanaryAt?: string;
   private detach?: () => void;
   /** Observers of each round trip and miss (metrics). */
   private readonly listeners: Array<(rttMs: number | undefined) => void> = [];
@@ -135,7 +142,8 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     // back gets a moment to re-subscribe.
     const settled = performance.now() - this.subscriberReadyAt >= SETTLE_MS;
     if (this.redis.isReady('publisher') && this.redis.isReady('subscriber') && settled) this.send();
-    const counting = this.sent % COUNT_EVERY === 1;
+    this.ticks++;
+    const counting = this.ticks <= COUNT_FIRST || this.ticks % COUNT_EVERY === 0;
     await this.register();
     if (counting) await this.count();
   }
@@ -160,6 +168,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     const rtt = performance.now() - this.waiting.sentAt;
     this.waiting = undefined;
     this.state.lastRttMs = Math.round(rtt * 10) / 10;
+    this.lastCanaryAt = new Date().toISOString();
     if (!this.state.healthy) this.logger.log(`Redis pub/sub canary is back (${this.state.lastRttMs} ms)`);
     this.state.healthy = true;
     this.state.reason = undefined;
@@ -172,6 +181,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     this.waiting = undefined;
     // The subscriber reconnected meanwhile: inconclusive, the next canary decides.
     if (this.subscriberReadyAt > sentAt - SETTLE_MS) return;
+    this.lastCanaryAt = new Date().toISOString();
     this.state.misses++;
     this.consecutiveMisses++;
     for (const listener of this.listeners) listener(undefined);
@@ -215,7 +225,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
         startedAt: this.startedAt,
         canaryOk: this.state.healthy ? '1' : '0',
         canaryRttMs: this.state.lastRttMs === undefined ? '' : String(this.state.lastRttMs),
-        canaryAt: new Date().toISOString(),
+        canaryAt: this.lastCanaryAt ?? '',
       })
       .expire(key, WORKER_TTL_SECONDS)
       .exec()

@@ -21,6 +21,8 @@ const KEEPALIVE_MS = 10_000;
 function optionsFor(config: RedisConfig, role: RedisRole): RedisOptions {
   return {
     connectionName: `${config.keyPrefix}:${role}:${process.pid}`,
+    // No CLIENT SETINFO on connect (Redis >= 7.2): one command fewer for the ACL user to be granted.
+    disableClientInfo: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
     keepAlive: KEEPALIVE_MS,
     retryStrategy: (attempt) => reconnectDelay(attempt),

@@ -10,7 +10,7 @@ import { ServiceProcess, stopAllServices } from './support/service.js';
 interface Readiness {
   checks: { redis: boolean };
   multi_worker_support: boolean;
-  details: Record<string, { status: string }>;
+  details: Record<string, { status: string; message?: string }>;
 }
 
 async function expectReadyWithRedis(service: ServiceProcess): Promise<void> {
@@ -119,10 +119,24 @@ describe('REDIS_MODE=cluster', () => {
     const other = await ServiceProcess.start({ ...env, DATABASE_URL: `sqlite:${service.dataDir}/chat.db` });
     await expectReadyWithRedis(other);
     await expectDeliveryAcross(service, other);
+    // Each instance's canary came back from every shard (one subscriber connection per shard to prove).
+    for (const instance of [service, other])
+      await waitFor(
+        async () =>
+          /^canary /.test(
+            (await instance.get<Readiness>('/api/ready')).body.details.redis_pubsub.message ?? '',
+          ),
+        { timeoutMs: 15_000, what: 'a canary round trip over every shard' },
+      );
     const observers = nodes.map((n) => n.client());
-    const shardChannels = await Promise.all(observers.map((o) => o.call('PUBSUB', 'SHARDCHANNELS')));
+    const shardChannels = (await Promise.all(
+      observers.map((o) => o.call('PUBSUB', 'SHARDCHANNELS')),
+    )) as string[][];
     for (const observer of observers) observer.disconnect();
-    expect((shardChannels as string[][]).flat().length).toBeGreaterThan(0);
+    expect(shardChannels.flat().length).toBeGreaterThan(0);
+    // Every shard carries a canary channel of each instance.
+    for (const channels of shardChannels)
+      expect(channels.filter((channel) => channel.includes(':canary:'))).toHaveLength(2);
     expect((await other.stop()).code).toBe(0);
     expect((await service.stop()).code).toBe(0);
   });

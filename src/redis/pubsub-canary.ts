@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { Namespace } from 'socket.io';
 import {
@@ -47,7 +48,8 @@ export interface CanaryStatus {
  * CANARY_TIMEOUT_MS:
  * - standalone/sentinel: a room channel of the adapter's own pattern subscription
  *   (`<key>#/chat#<canary room>#`); every adapter drops it at once as a room it does not have;
- * - cluster: a sharded channel hash-tagged to the adapter's channel, so it lives on the same shard.
+ * - cluster: one sharded channel per shard, each hash-tagged onto a slot that shard serves: the
+ *   adapter's room channels live on every shard, and ioredis keeps a subscriber connection per shard.
  * A miss marks `redis_pubsub` down, is logged once, and forces the subscriber to reconnect (ioredis
  * then subscribes again to everything). It also keeps this worker's registry entry
  * (`<prefix>:worker:<host>:<pid>`, read by `npm run redis:health`) and compares PUBSUB NUMSUB on the
@@ -59,9 +61,14 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private readonly instance = hostname();
   private readonly startedAt = new Date().toISOString();
   private readonly state: CanaryStatus = { healthy: true, misses: 0 };
+  /** Standalone/sentinel: the one canary channel. Cluster: one per shard (see `shardChannels`). */
   private channel = '';
+  private clusterPrefix?: string;
+  /** Cluster: master node key -> the canary channel hash-tagged onto a slot it serves. */
+  private readonly shardChannels = new Map<string, string>();
   private timer?: NodeJS.Timeout;
-  private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout };
+  /** The canary in flight: the channels it has not come back on yet. */
+  private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout; pending: Set<string> };
   private sent = 0;
   private consecutiveMisses = 0;
   private ticks = 0;
@@ -90,15 +97,14 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     const prefix = this.redis.config.keyPrefix;
     const subscriber = this.redis.client('subscriber');
     const id = `canary:${this.instance}:${process.pid}`;
-    const onMessage = (channel: Buffer | string, message: Buffer | string) => {
-      if (channel.toString() === this.channel) this.received(message.toString());
-    };
+    const onMessage = (channel: Buffer | string, message: Buffer | string) =>
+      this.received(channel.toString(), message.toString());
     if (subscriber instanceof Cluster) {
-      // The hash tag puts the canary on the shard of the adapter's channel (same ssubscriber).
-      this.channel = `${prefix}:${id}:{${adapterShardChannel(prefix)}}`;
+      // The adapter's rooms are sharded channels spread over every shard, and ioredis keeps one
+      // subscriber connection per shard: each must be proven alive, so one canary per shard.
+      this.clusterPrefix = `${prefix}:${id}`;
       const listener = (channel: Buffer, message: Buffer) => onMessage(channel, message);
       subscriber.on('smessageBuffer', listener);
-      void subscriber.ssubscribe(this.channel).catch(() => undefined);
       this.detach = () => subscriber.off('smessageBuffer', listener);
     } else {
       const adapterChannel = (namespace.adapter as unknown as { channel?: string }).channel;
@@ -151,19 +157,50 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private send(): void {
     const id = `${process.pid}-${++this.sent}`;
     const sentAt = performance.now();
+    const publisher = this.redis.client('publisher');
+    const channels = publisher instanceof Cluster ? this.clusterChannels() : [this.channel];
+    if (channels.length === 0) return; // cluster topology not known yet
     const timeout = setTimeout(() => this.missed(), CANARY_TIMEOUT_MS);
     timeout.unref();
-    this.waiting = { id, sentAt, timeout };
-    const publisher = this.redis.client('publisher');
-    const publish =
-      publisher instanceof Cluster
-        ? publisher.spublish(this.channel, id)
-        : publisher.publish(this.channel, id);
-    publish.catch(() => undefined); // an unsent canary is a miss, found by its timeout
+    this.waiting = { id, sentAt, timeout, pending: new Set(channels) };
+    for (const channel of channels) {
+      const publish =
+        publisher instanceof Cluster ? publisher.spublish(channel, id) : publisher.publish(channel, id);
+      publish.catch(() => undefined); // an unsent canary is a miss, found by its timeout
+    }
   }
 
-  private received(id: string): void {
-    if (!this.waiting || this.waiting.id !== id) return;
+  /**
+   * One canary channel per master, hash-tagged onto a slot that master serves, subscribed (SSUBSCRIBE)
+   * on the shard subscriber ioredis keeps for it. Follows resharding: a new master gets its channel.
+   */
+  private clusterChannels(): string[] {
+    const subscriber = this.redis.client('subscriber') as Cluster;
+    const masters = new Map<string, number>(); // node key -> one slot it serves
+    subscriber.slots.forEach((nodes, slot) => {
+      if (nodes?.[0] && !masters.has(nodes[0])) masters.set(nodes[0], slot);
+    });
+    for (const [node, slot] of masters) {
+      const known = this.shardChannels.get(node);
+      if (known && subscriber.slots[calculateSlot(known)]?.[0] === node) continue;
+      const channel = this.channelForSlot(slot);
+      this.shardChannels.set(node, channel);
+      void subscriber.ssubscribe(channel).catch(() => undefined);
+    }
+    for (const node of this.shardChannels.keys()) if (!masters.has(node)) this.shardChannels.delete(node);
+    return [...this.shardChannels.values()];
+  }
+
+  /** `<prefix>:canary:<host>:<pid>:{<tag>}` whose tag hashes to `slot` (found by trying tags in turn). */
+  private channelForSlot(slot: number): string {
+    for (let tag = 0; ; tag++) {
+      if (calculateSlot(String(tag)) === slot) return `${this.clusterPrefix}:{${tag}}`;
+    }
+  }
+
+  private received(channel: string, id: string): void {
+    if (!this.waiting || this.waiting.id !== id || !this.waiting.pending.delete(channel)) return;
+    if (this.waiting.pending.size > 0) return; // other shards still to answer
     clearTimeout(this.waiting.timeout);
     const rtt = performance.now() - this.waiting.sentAt;
     this.waiting = undefined;
@@ -177,7 +214,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   }
 
   private missed(): void {
-    const { sentAt } = this.waiting!;
+    const { sentAt, pending } = this.waiting!;
     this.waiting = undefined;
     // The subscriber reconnected meanwhile: inconclusive, the next canary decides.
     if (this.subscriberReadyAt > sentAt - SETTLE_MS) return;
@@ -186,7 +223,8 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     this.consecutiveMisses++;
     for (const listener of this.listeners) listener(undefined);
     const subscriber = this.redis.client('subscriber');
-    this.markDown(`canary not back within ${CANARY_TIMEOUT_MS} ms`);
+    const where = this.clusterPrefix ? ` on ${pending.size} of ${this.shardChannels.size} shards` : '';
+    this.markDown(`canary not back within ${CANARY_TIMEOUT_MS} ms${where}`);
     // Only a connection that claims to be fine needs forcing; one that is down reconnects by itself.
     if (subscriber.status === 'ready') {
       this.logger.warn('Re-establishing the Redis subscriber connection after a missed canary');

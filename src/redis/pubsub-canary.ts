@@ -12,6 +12,7 @@ import {
   workerPattern,
 } from './redis-keys.js';
 import { RedisManager } from './redis.manager.js';
+import { countKeys, keyNodes } from './redis-scan.js';
 
 /** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
 export const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
@@ -276,24 +277,17 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     if (command.status !== 'ready') return;
     const prefix = this.redis.config.keyPrefix;
     try {
-      const nodes = command instanceof Cluster ? command.nodes('master') : [command];
       let subscribers = 0;
-      let expected = 0;
-      for (const node of nodes) {
+      // Sharded channels are counted where they live, so every master is asked and the counts summed.
+      for (const node of keyNodes(command)) {
         const reply =
           command instanceof Cluster
             ? await node.call('PUBSUB', 'SHARDNUMSUB', adapterShardChannel(prefix))
             : await node.call('PUBSUB', 'NUMSUB', adapterRequestChannel(prefix));
         subscribers += Number((reply as [string, number])[1] ?? 0);
-        let cursor = '0';
-        do {
-          const [next, keys] = await node.scan(cursor, 'MATCH', workerPattern(prefix), 'COUNT', 500);
-          cursor = next;
-          expected += keys.length;
-        } while (cursor !== '0');
       }
       this.state.subscribers = subscribers;
-      this.state.expectedWorkers = expected;
+      this.state.expectedWorkers = await countKeys(command, workerPattern(prefix));
     } catch {
       // Informational only (an ACL without PUBSUB, Redis busy): keep the last figures.
     }

@@ -1,11 +1,8 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Cluster, type Redis } from 'ioredis';
+import { sessionKey, sessionPattern } from '../redis/redis-keys.js';
+import { countKeys } from '../redis/redis-scan.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { type SessionRecord, SessionStore } from './session.store.js';
-import { sessionKey, sessionPattern } from '../redis/redis-keys.js';
-
-/** Keys per SCAN round trip when counting. */
-const SCAN_BATCH = 500;
 
 /**
  * `<prefix>:session:<sid>` hashes with a TTL. Live sockets' hashes are refreshed every third of the
@@ -74,25 +71,7 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
   }
 
   async count(): Promise<number> {
-    const client = this.client;
-    // A cluster spreads keys over its masters: each one is scanned.
-    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-    let total = 0;
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(
-          cursor,
-          'MATCH',
-          sessionPattern(this.redis.config.keyPrefix),
-          'COUNT',
-          SCAN_BATCH,
-        );
-        total += keys.length;
-        cursor = next;
-      } while (cursor !== '0');
-    }
-    return total;
+    return countKeys(this.client, sessionPattern(this.redis.config.keyPrefix));
   }
 
   onModuleDestroy(): void {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { RedisConfig } from '../../config/app-config.js';
 import { loadConfigOrExit } from '../../config/load-config.js';
 import { createRedisClient, type RedisClient, type RedisRole } from '../../redis/redis-client.factory.js';
@@ -179,26 +179,7 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-/** The nodes that hold keys: each master of a cluster, else the one server. */
-export function keyNodes(client: RedisClient): Redis[] {
-  return client instanceof Cluster ? client.nodes('master') : [client];
-}
-
-/** Walks `pattern` with SCAN (never KEYS) on every key node; calls `onKeys` per batch. */
-export async function scanEach(
-  client: RedisClient,
-  pattern: string,
-  onKeys: (keys: string[], node: Redis) => Promise<void> | void,
-): Promise<void> {
-  for (const node of keyNodes(client)) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      if (keys.length > 0) await onKeys(keys, node);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-}
+export { keyNodes, scanEach } from '../../redis/redis-scan.js';
 
 /** Milliseconds, rounded to 0.01 ms for printing and JSON. */
 export function roundMs(ms: number): number {

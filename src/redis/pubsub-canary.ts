@@ -98,8 +98,10 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     const prefix = this.redis.config.keyPrefix;
     const subscriber = this.redis.client('subscriber');
     const id = `canary:${this.instance}:${process.pid}`;
-    const onMessage = (channel: Buffer | string, message: Buffer | string) =>
-      this.received(channel.toString(), message.toString());
+    // Called for every message the adapter's subscriber gets (the chat's broadcasts too): cheap exit.
+    const onMessage = (channel: Buffer | string, message: Buffer | string) => {
+      if (this.waiting) this.received(channel.toString(), message.toString());
+    };
     if (subscriber instanceof Cluster) {
       // The adapter's rooms are sharded channels spread over every shard, and ioredis keeps one
       // subscriber connection per shard: each must be proven alive, so one canary per shard.

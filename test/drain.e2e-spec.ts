@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MessageView } from '../src/chat/chat.events.js';
 import {
+  conversationOfTwo,
   type ChatClient,
   TEST_JWT_SECRET,
   collect,
@@ -158,19 +159,13 @@ it('SIGTERM mid-answer: the answer is marked failed and the room on another inst
   };
   const leaving = await ServiceProcess.start(env);
   const staying = await ServiceProcess.start(env);
-  const alice = await connectChat(leaving.baseUrl, tokenFor('alice'));
-  const bob = await connectChat(staying.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+  const { alice, bob, conversationId } = await conversationOfTwo(leaving, staying);
   try {
     ollama.script = { tokens: Array.from({ length: 200 }, (_, i) => `t${i} `), tokenDelayMs: 50 };
-    const { conversation } = await request<{ conversation: { id: string } }>(alice, 'conversation:create', {
-      memberIds: ['bob'],
-    });
-    await request(alice, 'conversation:join', { conversationId: conversation.id });
-    await request(bob, 'conversation:join', { conversationId: conversation.id });
     const deltas = collect(bob, 'message:delta');
     const errors = collect<{ messageId: string; error: { code: string } }>(bob, 'message:error');
     await request(alice, 'message:send', {
-      conversationId: conversation.id,
+      conversationId,
       content: 'tell me a long story',
     });
     await waitFor(() => deltas.length >= 3, { timeoutMs: 15_000, what: 'the answer streaming to bob' });
@@ -181,7 +176,7 @@ it('SIGTERM mid-answer: the answer is marked failed and the room on another inst
     await waitFor(() => errors.length > 0, { timeoutMs: 5000, what: 'message:error on the other instance' });
     expect(errors).toHaveLength(1);
     const { messages } = await request<{ messages: MessageView[] }>(bob, 'conversation:sync', {
-      conversationId: conversation.id,
+      conversationId,
       afterSeq: 0,
     });
     const answer = messages.find((m) => m.role === 'assistant')!;

@@ -1,4 +1,5 @@
 import {
+  conversationOfTwo,
   connectChat,
   collect,
   request,
@@ -149,15 +150,8 @@ describe('GET /metrics with WORKERS=4 (served by the primary for every worker)',
   }, 90_000);
 
   it('counts a message:send in, its ok ack and its message:new out, and times its delivery', async () => {
-    const alice = await connectChat(service.baseUrl, tokenFor('alice'));
-    const bob = await connectChat(service.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+    const { alice, bob, conversationId } = await conversationOfTwo(service);
     sockets.push(alice, bob);
-    const created = await request<{ conversation: { id: string } }>(alice, 'conversation:create', {
-      memberIds: ['bob'],
-    });
-    const conversationId = created.conversation.id;
-    await request(alice, 'conversation:join', { conversationId });
-    await request(bob, 'conversation:join', { conversationId });
     const inbox = collect(bob, 'message:new');
     const before = await scrapeUntil(service.baseUrl, 'a complete scrape');
 

@@ -8,6 +8,7 @@ import {
   workerPidOf,
 } from './support/chat-client.js';
 import type { MessageView } from '../src/chat/chat.events.js';
+import { scanEach } from '../src/redis/redis-scan.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
@@ -23,12 +24,7 @@ async function sessionKeys(): Promise<string[]> {
   const observer = redis.client();
   try {
     const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await observer.scan(cursor, 'MATCH', `${PREFIX}:session:*`, 'COUNT', 500);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
+    await scanEach(observer, `${PREFIX}:session:*`, (batch) => void keys.push(...batch));
     return keys;
   } finally {
     observer.disconnect();

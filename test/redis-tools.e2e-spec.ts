@@ -6,12 +6,12 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { adapterRequestChannel, sessionPattern, workerKey } from '../src/redis/redis-keys.js';
 import type { HealthSample } from '../src/cli/redis-tools/health.js';
+import { scanEach } from '../src/redis/redis-scan.js';
 import {
+  conversationOfTwo,
   collect,
-  connectChat,
   request,
   TEST_JWT_SECRET,
-  tokenFor,
   type ChatClient,
 } from './support/chat-client.js';
 import { FakeOllama } from './support/fake-ollama.js';
@@ -212,15 +212,8 @@ describe('config/redis.conf', () => {
     expect(ready.body.details.redis_pubsub.status).toBe('up');
     expect(service.output).toContain(`Redis manager initialized: redis://chat:***@127.0.0.1:${redis.port}`);
 
-    const alice = await connectChat(service.baseUrl, tokenFor('alice'));
-    const bob = await connectChat(service.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
+    const { alice, bob, conversationId } = await conversationOfTwo(service);
     sockets.push(alice, bob);
-    const created = await request<{ conversation: { id: string } }>(alice, 'conversation:create', {
-      memberIds: ['bob'],
-    });
-    const conversationId = created.conversation.id;
-    await request(alice, 'conversation:join', { conversationId });
-    await request(bob, 'conversation:join', { conversationId });
     const inboxes = [alice, bob].map((socket) =>
       collect<{ role: string; content: string }>(socket, 'message:new'),
     );
@@ -280,13 +273,7 @@ describe('npm run redis:check', () => {
 
     // Its throwaway keys are gone.
     const keys: string[] = [];
-    const chat = observer();
-    let cursor = '0';
-    do {
-      const [next, batch] = await chat.scan(cursor, 'MATCH', `${PREFIX}:check:*`, 'COUNT', 500);
-      keys.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
+    await scanEach(observer(), `${PREFIX}:check:*`, (batch) => void keys.push(...batch));
     expect(keys).toEqual([]);
   });
 });

@@ -247,9 +247,16 @@ class StickyPrimary {
 
   // ---- HTTP ------------------------------------------------------------------------------------
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'GET' && isMetricsPath(req.url)) return void this.serveMetrics(res);
-    const { engine, sid } = parseEngineQuery(req.url);
+  /**
+   * Where a request goes: to the worker holding its Engine.IO session; a new session to the least
+   * loaded worker that is not draining, counted there at once (`reservation`, to confirm or release);
+   * anything else to the least loaded worker, draining ones too if `includeDraining`.
+   */
+  private route(
+    url: string | undefined,
+    includeDraining: boolean,
+  ): { worker?: WorkerProcess; reservation?: number } {
+    const { engine, sid } = parseEngineQuery(url);
     let workerId = sid === undefined ? undefined : this.router.workerFor(sid);
     let reservation: number | undefined;
     if (workerId === undefined && engine && sid === undefined) {
@@ -257,10 +264,15 @@ class StickyPrimary {
       workerId = reserved?.workerId;
       reservation = reserved?.reservation;
     } else if (workerId === undefined) {
-      // No session to open (health, readiness, an unknown sid): a draining worker still answers.
-      workerId = this.router.leastLoaded(true);
+      workerId = this.router.leastLoaded(includeDraining);
     }
-    const worker = workerId === undefined ? undefined : this.workers.get(workerId);
+    return { worker: workerId === undefined ? undefined : this.workers.get(workerId), reservation };
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'GET' && isMetricsPath(req.url)) return void this.serveMetrics(res);
+    // No session to open (health, readiness, an unknown sid): a draining worker still answers.
+    const { worker, reservation } = this.route(req.url, true);
     if (worker?.port === undefined) {
       if (reservation !== undefined) this.router.release(reservation);
       res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
@@ -356,17 +368,7 @@ class StickyPrimary {
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const { engine, sid } = parseEngineQuery(req.url);
-    let workerId = sid === undefined ? undefined : this.router.workerFor(sid);
-    let token: number | undefined;
-    if (workerId === undefined && engine && sid === undefined) {
-      const reserved = this.router.reserve();
-      workerId = reserved?.workerId;
-      token = reserved?.reservation;
-    } else if (workerId === undefined) {
-      workerId = this.router.leastLoaded();
-    }
-    const worker = workerId === undefined ? undefined : this.workers.get(workerId);
+    const { worker, reservation: token } = this.route(req.url, false);
     if (!worker || worker.port === undefined || !worker.child.connected) {
       if (token !== undefined) this.router.release(token);
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

@@ -131,3 +131,29 @@ export function observeCommands(client: RedisClient, observer: CommandObserver):
     return send.call(this, command, stream, node);
   };
 }
+
+/** How long QUIT may take before the connection is simply dropped. */
+const QUIT_TIMEOUT_MS = 1000;
+
+/**
+ * QUIT lets Redis finish what it was sent; a client that never got ready has nothing to finish, and
+ * one whose QUIT fails or hangs is dropped. Never throws; `onQuitError` hears why QUIT failed.
+ */
+export async function quitOrDisconnect(
+  client: RedisClient,
+  onQuitError: (error: Error) => void = () => undefined,
+): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  const timer = setTimeout(() => client.disconnect(), QUIT_TIMEOUT_MS);
+  try {
+    await client.quit();
+  } catch (error) {
+    onQuitError(error as Error);
+    client.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,14 +3,12 @@ import { ConfigService } from '@nestjs/config';
 import type { AppConfig, RedisConfig } from '../config/app-config.js';
 import {
   createRedisClient,
+  quitOrDisconnect,
   type RedisClient,
   type RedisRole,
   watchClientState,
 } from './redis-client.factory.js';
 import { describeRedisTarget } from './redis-url.js';
-
-/** How long a polite QUIT may take before the socket is simply dropped. */
-const QUIT_TIMEOUT_MS = 1000;
 
 interface OwnedClient {
   client: RedisClient;
@@ -64,21 +62,10 @@ export class RedisManager implements OnApplicationShutdown {
     this.owned.clear();
   }
 
-  /** QUIT lets Redis finish what it was sent; a client that never got ready has nothing to finish. */
   private async close({ client, watcher }: OwnedClient): Promise<void> {
     watcher.stop();
-    if (client.status !== 'ready') {
-      client.disconnect();
-      return;
-    }
-    const quitTimer = setTimeout(() => client.disconnect(), QUIT_TIMEOUT_MS);
-    try {
-      await client.quit();
-    } catch (error) {
-      this.logger.warn(`Redis QUIT failed (${(error as Error).message}); connection dropped`);
-      client.disconnect();
-    } finally {
-      clearTimeout(quitTimer);
-    }
+    await quitOrDisconnect(client, (error) =>
+      this.logger.warn(`Redis QUIT failed (${error.message}); connection dropped`),
+    );
   }
 }

@@ -71,13 +71,13 @@ export function collect<T = unknown>(socket: ChatClient, event: string): T[] {
 }
 
 /**
- * Alice on `first`, Bob on `second`, one conversation: each sends once and both must receive both
- * messages. Proves broadcasts cross processes through Redis. Both services must share a database.
+ * Alice (polling first) on `first` and Bob (websocket) on `second`, both joined to a new conversation
+ * Alice created. The caller closes the sockets.
  */
-export async function expectDeliveryAcross(
+export async function conversationOfTwo(
   first: { baseUrl: string },
-  second: { baseUrl: string },
-): Promise<void> {
+  second: { baseUrl: string } = first,
+): Promise<{ alice: ChatClient; bob: ChatClient; conversationId: string }> {
   const alice = await connectChat(first.baseUrl, tokenFor('alice'));
   const bob = await connectChat(second.baseUrl, tokenFor('bob'), { transports: ['websocket'] });
   try {
@@ -87,6 +87,24 @@ export async function expectDeliveryAcross(
     const conversationId = created.conversation.id;
     await request(alice, 'conversation:join', { conversationId });
     await request(bob, 'conversation:join', { conversationId });
+    return { alice, bob, conversationId };
+  } catch (error) {
+    alice.close();
+    bob.close();
+    throw error;
+  }
+}
+
+/**
+ * Alice on `first`, Bob on `second`, one conversation: each sends once and both must receive both
+ * messages. Proves broadcasts cross processes through Redis. Both services must share a database.
+ */
+export async function expectDeliveryAcross(
+  first: { baseUrl: string },
+  second: { baseUrl: string },
+): Promise<void> {
+  const { alice, bob, conversationId } = await conversationOfTwo(first, second);
+  try {
     const inboxes = [alice, bob].map((socket) =>
       collect<{ role: string; content: string }>(socket, 'message:new'),
     );

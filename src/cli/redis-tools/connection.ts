@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import type { RedisConfig } from '../../config/app-config.js';
 import { loadConfigOrExit } from '../../config/load-config.js';
-import { createRedisClient, type RedisClient, type RedisRole } from '../../redis/redis-client.factory.js';
+import {
+  createRedisClient,
+  quitOrDisconnect,
+  type RedisClient,
+  type RedisRole,
+} from '../../redis/redis-client.factory.js';
 import { credentialsFromUrl, describeRedisTarget } from '../../redis/redis-url.js';
 
 /**
@@ -12,7 +17,6 @@ import { credentialsFromUrl, describeRedisTarget } from '../../redis/redis-url.j
 export const CONNECT_DEADLINE_MS = 4000;
 /** Ceiling of any one step whose client has no command timeout (the subscriber's SUBSCRIBE). */
 export const STEP_TIMEOUT_MS = 3000;
-const QUIT_TIMEOUT_MS = 1000;
 
 /** What went wrong, for the verdict: the server cannot be reached, or it refused our credentials. */
 export type ConnectFailureKind = 'unreachable' | 'auth';
@@ -149,19 +153,7 @@ export async function connectTool(
 
 /** QUIT, or a plain disconnect when QUIT does not answer promptly. Never throws. */
 export async function closeTool(client: RedisClient | undefined): Promise<void> {
-  if (!client) return;
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  const timer = setTimeout(() => client.disconnect(), QUIT_TIMEOUT_MS);
-  try {
-    await client.quit();
-  } catch {
-    client.disconnect();
-  } finally {
-    clearTimeout(timer);
-  }
+  if (client) await quitOrDisconnect(client);
 }
 
 /** Rejects with `what timed out` when `promise` takes longer than `ms`. */

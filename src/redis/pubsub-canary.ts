@@ -67,6 +67,8 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private clusterPrefix?: string;
   /** Cluster: master node key -> the canary channel hash-tagged onto a slot it serves. */
   private readonly shardChannels = new Map<string, string>();
+  /** Cluster: the canary channels whose SSUBSCRIBE has been confirmed. */
+  private readonly subscribedShardChannels = new Set<string>();
   private timer?: NodeJS.Timeout;
   /** The canary in flight: the channels it has not come back on yet. */
   private waiting?: { id: string; sentAt: number; timeout: NodeJS.Timeout; pending: Set<string> };
@@ -188,10 +190,15 @@ export class PubsubCanary implements BeforeApplicationShutdown {
       if (known && subscriber.slots[calculateSlot(known)]?.[0] === node) continue;
       const channel = this.channelForSlot(slot);
       this.shardChannels.set(node, channel);
-      void subscriber.ssubscribe(channel).catch(() => undefined);
+      // Sent on only once subscribed: a canary published before its SSUBSCRIBE lands would be a false
+      // miss, and a miss reconnects every shard subscriber (dropping the adapter's rooms meanwhile).
+      subscriber.ssubscribe(channel).then(
+        () => this.subscribedShardChannels.add(channel),
+        () => undefined,
+      );
     }
     for (const node of this.shardChannels.keys()) if (!masters.has(node)) this.shardChannels.delete(node);
-    return [...this.shardChannels.values()];
+    return [...this.shardChannels.values()].filter((channel) => this.subscribedShardChannels.has(channel));
   }
 
   /** `<prefix>:canary:<host>:<pid>:{<tag>}` whose tag hashes to `slot` (found by trying tags in turn). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
 import { ConversationsService } from '../src/conversations/conversations.service.js';
@@ -132,13 +133,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     });
 
     it('hands out gapless, unique seqs to concurrent senders', async () => {
-      // PostgreSQL: two connections race, as two workers would. SQLite: one connection (two in one
-      // thread would deadlock in better-sqlite3's synchronous busy wait); across processes the
-      // 4-worker chat test covers it.
-      const second =
-        kind === 'postgres'
-          ? await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize()
-          : dataSource;
+      // Two connections race for the write lock, as two workers would (on SQLite in one thread too:
+      // the message inserter waits for the lock on a timer, not in SQLite's blocking busy handler).
+      const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
       try {
         const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
         const { id } = await one.create('alice', 'race', ['bob']);
@@ -156,7 +153,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
         expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
       } finally {
-        if (second !== dataSource) await second.destroy();
+        await second.destroy();
       }
     });
 
@@ -191,6 +188,39 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         expect(message.createdAt).toBeInstanceOf(Date);
       }
     });
+
+    if (kind === 'sqlite') {
+      it("waits for another connection's write lock without blocking the event loop, then stores the message", async () => {
+        const service = new ConversationsService(dataSource);
+        const { id } = await service.create('alice', 'locked', []);
+        // Another process's transaction, as another worker's commit would hold it.
+        const other = new BetterSqlite3(database.url.slice('sqlite:'.length));
+        try {
+          other.prepare('BEGIN IMMEDIATE').run();
+          // Released by a timer of this same thread: it can only fire if the waiting insert leaves the
+          // event loop free (SQLite's own busy handler would block it, and the insert would fail with
+          // SQLITE_BUSY after the 5 s busy timeout).
+          let ticks = 0;
+          const ticker = setInterval(() => ticks++, 10);
+          setTimeout(() => other.prepare('COMMIT').run(), 300);
+          const { message } = await service
+            .append({
+              conversationId: id,
+              authorId: 'alice',
+              role: 'user',
+              content: 'hi',
+              status: 'complete',
+            })
+            .finally(() => clearInterval(ticker));
+          expect(message.seq).toBe(1);
+          expect(ticks).toBeGreaterThanOrEqual(10);
+          expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['hi']);
+        } finally {
+          if (other.inTransaction) other.prepare('ROLLBACK').run();
+          other.close();
+        }
+      });
+    }
 
     it('refuses a member or message of a conversation that does not exist', async () => {
       await expect(

@@ -1,12 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { exclusively } from '../database/transaction.js';
-
-/** The part of better-sqlite3's Database used here (TypeORM does not type its connection). */
-interface SqliteDatabase {
-  readonly inTransaction: boolean;
-  prepare(sql: string): { get(...params: unknown[]): unknown };
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): { immediate(...args: A): R };
-}
 
 interface Pending {
   params: unknown[];
@@ -14,24 +9,38 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+type Outcome = { row: Record<string, unknown> } | { error: unknown };
+
+interface Prepared {
+  database: SqliteDatabase;
+  batch: Transaction<(items: Pending[]) => Outcome[]>;
+  /** The connection's busy timeout (TypeORM's `timeout`): how long a batch may wait for the write lock. */
+  busyTimeoutMs: number;
+}
+
+/** Between two tries at a write lock held by another process: a timer, so the event loop runs meanwhile. */
+const LOCK_RETRY_MS = 1;
+
 /**
  * Inserts messages on SQLite with group commit: every insert asked for within one event-loop turn is
  * written in ONE `BEGIN IMMEDIATE … COMMIT`. Each commit takes the database's single write lock, and
- * all workers of the host share it; a worker that finds it taken sleeps inside SQLite's busy handler
- * (1 ms and up, with its event loop blocked). Under load many messages arrive per turn, so batching
- * cuts lock takes, WAL writes and those sleeps by the batch size; when idle a batch is one message and
- * costs one `setImmediate` of latency.
+ * all workers of the host share it. Under load many messages arrive per turn, so batching cuts lock
+ * takes and WAL writes by the batch size; when idle a batch is one message and costs one
+ * `setImmediate` of latency.
+ *
+ * The write lock is waited for here, not in SQLite's busy handler: that handler sleeps inside the
+ * statement (1, 2, 5, 10, 15… ms), blocking this worker's event loop, so every socket of the worker
+ * stalls while another worker commits. Here the BEGIN runs with no busy wait and, when the lock is
+ * taken, is tried again on a timer until the connection's busy timeout has passed.
  *
  * Statements run on better-sqlite3 directly (this is the chat's hot path; TypeORM's query building
  * cost more CPU than the statement) and under `exclusively`, so no TypeORM transaction of this process
  * is open on the shared connection meanwhile. A statement that fails (a unique index refusing a
  * repeated clientMessageId) fails alone: SQLite aborts that statement, not the transaction.
  */
-type Outcome = { row: Record<string, unknown> } | { error: unknown };
-
 export class SqliteMessageInserter {
   private pending: Pending[] = [];
-  private batch?: { immediate(items: Pending[]): Outcome[] };
+  private prepared?: Prepared;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -52,7 +61,7 @@ export class SqliteMessageInserter {
       this.pending = [];
       let outcomes: Outcome[];
       try {
-        outcomes = this.transaction().immediate(items);
+        outcomes = await this.commit(items);
       } catch (error) {
         // BEGIN or COMMIT failed (e.g. the write lock stayed busy past the timeout): nothing was stored.
         for (const item of items) item.reject(error);
@@ -67,12 +76,30 @@ export class SqliteMessageInserter {
     });
   }
 
-  private transaction(): { immediate(items: Pending[]): Outcome[] } {
-    if (this.batch) return this.batch;
+  /** One transaction for `items`, retried on a timer while another connection holds the write lock. */
+  private async commit(items: Pending[]): Promise<Outcome[]> {
+    const { database, batch, busyTimeoutMs } = this.prepare();
+    const deadline = performance.now() + busyTimeoutMs;
+    for (;;) {
+      database.pragma('busy_timeout = 0');
+      try {
+        return batch.immediate(items);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || performance.now() >= deadline)
+          throw error;
+      } finally {
+        database.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      }
+      await delay(LOCK_RETRY_MS);
+    }
+  }
+
+  private prepare(): Prepared {
+    if (this.prepared) return this.prepared;
     const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase })
       .databaseConnection;
     const statement = database.prepare(this.sql);
-    this.batch = database.transaction((items: Pending[]) =>
+    const batch = database.transaction((items: Pending[]) =>
       items.map((item): Outcome => {
         try {
           return { row: statement.get(...item.params) as Record<string, unknown> };
@@ -84,6 +111,8 @@ export class SqliteMessageInserter {
         }
       }),
     );
-    return this.batch;
+    const busyTimeoutMs = Number(database.pragma('busy_timeout', { simple: true }));
+    this.prepared = { database, batch, busyTimeoutMs };
+    return this.prepared;
   }
 }

@@ -58,10 +58,30 @@ export function ackCode(response: unknown): string {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code) ? code : UNKNOWN;
 }
 
+/**
+ * A counter child bumped on every socket write: a plain number, added to prom-client when a scrape
+ * reads the counter (a child's `inc()` still hashes its labels and validates them on every call, and
+ * a broadcast makes one call per receiving socket).
+ */
+class BufferedCount {
+  private pending = 0;
+  constructor(private readonly child: Counter.Internal) {}
+
+  inc(): void {
+    this.pending++;
+  }
+
+  flush(): void {
+    if (this.pending === 0) return;
+    this.child.inc(this.pending);
+    this.pending = 0;
+  }
+}
+
 /** The prom-client children of one client event, resolved once (labels(...) hashes on each call). */
 interface EventInstruments {
   event: string;
-  received: Counter.Internal;
+  received: BufferedCount;
   duration: Histogram.Internal<'event'>;
   /** By ack code, filled as codes show up. */
   acks: Map<string, Counter.Internal>;
@@ -92,8 +112,10 @@ export class SocketMetrics {
   private namespace?: Namespace;
   private readonly clientEvents = new Map<string, EventInstruments>();
   private readonly unknownClientEvent: EventInstruments;
-  private readonly sentByEvent = new Map<string, Counter.Internal>();
-  private readonly sentUnknown: Counter.Internal;
+  private readonly sentByEvent = new Map<string, BufferedCount>();
+  private readonly sentUnknown: BufferedCount;
+  /** Every BufferedCount, flushed by the counters' `collect` before a scrape reads them. */
+  private readonly buffered: BufferedCount[] = [];
   private readonly disconnectsByReason = new Map<string, Counter.Internal>();
   private readonly disconnectsUnknown: Counter.Internal;
   /** The last `message:new` payload timed: one broadcast hands the same object to every local socket. */
@@ -123,12 +145,14 @@ export class SocketMetrics {
       help: 'Client-to-server events received on /chat, by event (unknown: not an event of the contract)',
       labelNames: ['event'],
       registers,
+      collect: () => this.flushBuffered(),
     });
     this.eventsSent = new Counter({
       name: 'chat_events_sent_total',
       help: 'Server-to-client events written to sockets of this process, by event (one per receiving socket)',
       labelNames: ['event'],
       registers,
+      collect: () => this.flushBuffered(),
     });
     this.acks = new Counter({
       name: 'chat_acks_total',
@@ -168,7 +192,7 @@ export class SocketMetrics {
     for (const event of [...Object.keys(CLIENT_EVENTS), UNKNOWN]) {
       this.clientEvents.set(event, {
         event,
-        received: this.eventsReceived.labels(event),
+        received: this.bufferedChild(this.eventsReceived, event),
         duration: this.handlerDuration.labels(event),
         acks: new Map(),
       });
@@ -176,11 +200,21 @@ export class SocketMetrics {
     this.unknownClientEvent = this.clientEvents.get(UNKNOWN)!;
     this.clientEvents.delete(UNKNOWN);
     for (const event of Object.keys(SERVER_EVENTS))
-      this.sentByEvent.set(event, this.eventsSent.labels(event));
-    this.sentUnknown = this.eventsSent.labels(UNKNOWN);
+      this.sentByEvent.set(event, this.bufferedChild(this.eventsSent, event));
+    this.sentUnknown = this.bufferedChild(this.eventsSent, UNKNOWN);
     for (const reason of Object.keys(DISCONNECT_REASONS))
       this.disconnectsByReason.set(reason, this.disconnections.labels(reason));
     this.disconnectsUnknown = this.disconnections.labels(UNKNOWN);
+  }
+
+  private bufferedChild(counter: Counter<'event'>, event: string): BufferedCount {
+    const count = new BufferedCount(counter.labels(event));
+    this.buffered.push(count);
+    return count;
+  }
+
+  private flushBuffered(): void {
+    for (const count of this.buffered) count.flush();
   }
 
   /**

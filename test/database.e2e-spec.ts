@@ -97,6 +97,22 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       return id;
     }
 
+    it('indexes messages by status only while they stream (a partial index)', async () => {
+      const definitions =
+        kind === 'postgres'
+          ? ((await dataSource.query(
+              "SELECT indexname AS name, indexdef AS sql FROM pg_indexes WHERE tablename = 'messages'",
+            )) as { name: string; sql: string }[])
+          : ((await dataSource.query(
+              "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'",
+            )) as { name: string; sql: string | null }[]);
+      const byName = new Map(definitions.map((index) => [index.name, index.sql ?? '']));
+      expect(byName.has('idx_messages_status')).toBe(false);
+      expect(byName.get('idx_messages_streaming')).toMatch(
+        /WHERE \(?\(?"?status"?\)?(::text)? = 'streaming'/,
+      );
+    });
+
     it('stores messages with their sources as JSON and reads them back', async () => {
       const id = await conversation();
       const sources = [{ id: 'doc-1', title: 'Redis guide', snippet: 'sticky sessions…', score: 0.87 }];

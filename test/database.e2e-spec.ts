@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { jest } from '@jest/globals';
 import BetterSqlite3 from 'better-sqlite3';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
@@ -202,6 +203,68 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       for (const { message } of [first, plain, other]) {
         expect(message).toEqual(byId.get(message.id));
         expect(message.createdAt).toBeInstanceOf(Date);
+      }
+    });
+
+    it('stores the messages of many conversations sent in one instant with one statement, each in its own seq order', async () => {
+      const service = new ConversationsService(dataSource);
+      const [a, b] = [
+        (await service.create('alice', 'a', [])).id,
+        (await service.create('alice', 'b', [])).id,
+      ];
+      const queries = jest.spyOn(dataSource, 'query');
+      const order = [a, b, a, b, a, a];
+      const sent = await Promise.all(
+        order.map((conversationId, i) =>
+          service.append({
+            conversationId,
+            authorId: 'alice',
+            role: 'user',
+            content: `m${i}`,
+            status: 'complete',
+          }),
+        ),
+      );
+      // PostgreSQL: one batch statement; SQLite: one transaction on better-sqlite3 itself.
+      expect(queries).toHaveBeenCalledTimes(kind === 'postgres' ? 1 : 0);
+      queries.mockRestore();
+      expect(sent.map(({ message }) => [message.conversationId, message.seq])).toEqual([
+        [a, 1],
+        [b, 1],
+        [a, 2],
+        [b, 2],
+        [a, 3],
+        [a, 4],
+      ]);
+      expect((await service.messagesAfter(a, 0)).map((m) => m.content)).toEqual(['m0', 'm2', 'm4', 'm5']);
+    });
+
+    it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
+      const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+      try {
+        const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
+        const ids: string[] = [];
+        for (let i = 0; i < 4; i++) ids.push((await one.create('alice', `c${i}`, ['bob'])).id);
+        const send = (service: ConversationsService, conversationId: string, author: string) =>
+          service.append({
+            conversationId,
+            authorId: author,
+            role: 'user',
+            content: author,
+            status: 'complete',
+          });
+        for (let round = 0; round < 10; round++) {
+          await Promise.all([
+            ...ids.map((id) => send(one, id, 'alice')),
+            ...[...ids].reverse().map((id) => send(two, id, 'bob')),
+          ]);
+        }
+        for (const id of ids) {
+          const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
+          expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        }
+      } finally {
+        await second.destroy();
       }
     });
 

@@ -6,11 +6,10 @@ import type { ConversationView } from '../chat/chat.events.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
+import type { GroupCommitInserter } from './group-commit.js';
+import { PostgresMessageInserter } from './postgres-message-inserter.js';
 import { SqliteMessageInserter } from './sqlite-message-inserter.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
-
-/** The columns a new message is inserted with (the rest take their defaults). */
-const INSERT_COLUMNS = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
 
 /** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */
 function isUniqueViolation(error: unknown): boolean {
@@ -35,7 +34,7 @@ export interface NewMessage {
 /** Conversations, membership and messages, in the database. Every write is committed before it returns. */
 @Injectable()
 export class ConversationsService {
-  private sqliteInserter?: SqliteMessageInserter;
+  private inserter?: GroupCommitInserter;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -102,30 +101,31 @@ export class ConversationsService {
    * round trips to a busy event loop (with a multi-statement transaction, 20 senders of one room
    * queued on the lock while holding pooled connections, and the pools ran dry). A failed statement
    * changes nothing, so a refused duplicate leaves no gap in `seq`.
-   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic. Committed
-   *   in groups (see SqliteMessageInserter).
+   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic.
    * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
    *   row lock and then sees the latest committed counter.
+   * Both commit in groups, one batch per event-loop turn (see GroupCommitInserter).
    */
   private async insertWithNextSeq(id: string, input: NewMessage): Promise<Message> {
-    const values = [id, input.conversationId, input.role, input.authorId, input.content, input.status];
-    const clientId = input.clientMessageId ?? null;
-    if (this.dataSource.options.type === 'postgres') {
-      const rows = (await this.dataSource.query(
-        `WITH next AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $2 RETURNING last_seq) ` +
-          `INSERT INTO messages (${INSERT_COLUMNS}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7 FROM next ` +
-          `RETURNING *`,
-        [...values, clientId],
-      )) as Record<string, unknown>[];
-      if (rows.length === 0) throw new Error(`Conversation ${input.conversationId} does not exist`);
-      return this.hydrate(rows[0]);
-    }
-    this.sqliteInserter ??= new SqliteMessageInserter(
-      this.dataSource,
-      `INSERT INTO messages (${INSERT_COLUMNS}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
-        `FROM messages WHERE conversation_id = ? RETURNING *`,
-    );
-    return this.hydrate(await this.sqliteInserter.insert([...values, clientId, input.conversationId]));
+    const { conversationId, role, authorId, content, status, clientMessageId } = input;
+    const row = await this.messageInserter().insert([
+      id,
+      conversationId,
+      role,
+      authorId,
+      content,
+      status,
+      clientMessageId ?? null,
+    ]);
+    return this.hydrate(row);
+  }
+
+  private messageInserter(): GroupCommitInserter {
+    this.inserter ??=
+      this.dataSource.options.type === 'postgres'
+        ? new PostgresMessageInserter(this.dataSource)
+        : new SqliteMessageInserter(this.dataSource);
+    return this.inserter;
   }
 
   /** A raw `messages` row as TypeORM would load it (dates, JSON, numbers per driver). */

@@ -2,31 +2,29 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { exclusively } from '../database/transaction.js';
-
-interface Pending {
-  params: unknown[];
-  resolve(row: Record<string, unknown>): void;
-  reject(error: unknown): void;
-}
+import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
 
 type Outcome = { row: Record<string, unknown> } | { error: unknown };
 
 interface Prepared {
   database: SqliteDatabase;
-  batch: Transaction<(items: Pending[]) => Outcome[]>;
+  batch: Transaction<(items: PendingInsert[]) => Outcome[]>;
   /** The connection's busy timeout (TypeORM's `timeout`): how long a batch may wait for the write lock. */
   busyTimeoutMs: number;
 }
+
+/** The next seq is `MAX(seq) + 1` inside the INSERT: the database write lock makes it atomic. */
+const SQL =
+  `INSERT INTO messages (${INSERT_COLUMNS}) SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? ` +
+  `FROM messages WHERE conversation_id = ? RETURNING *`;
 
 /** Between two tries at a write lock held by another process: a timer, so the event loop runs meanwhile. */
 const LOCK_RETRY_MS = 1;
 
 /**
- * Inserts messages on SQLite with group commit: every insert asked for within one event-loop turn is
- * written in ONE `BEGIN IMMEDIATE … COMMIT`. Each commit takes the database's single write lock, and
- * all workers of the host share it. Under load many messages arrive per turn, so batching cuts lock
- * takes and WAL writes by the batch size; when idle a batch is one message and costs one
- * `setImmediate` of latency.
+ * Inserts messages on SQLite with group commit (see GroupCommitInserter): each batch is ONE
+ * `BEGIN IMMEDIATE … COMMIT`. Each commit takes the database's single write lock, which all workers of
+ * the host share.
  *
  * The write lock is waited for here, not in SQLite's busy handler: that handler sleeps inside the
  * statement (1, 2, 5, 10, 15… ms), blocking this worker's event loop, so every socket of the worker
@@ -38,46 +36,26 @@ const LOCK_RETRY_MS = 1;
  * is open on the shared connection meanwhile. A statement that fails (a unique index refusing a
  * repeated clientMessageId) fails alone: SQLite aborts that statement, not the transaction.
  */
-export class SqliteMessageInserter {
-  private pending: Pending[] = [];
+export class SqliteMessageInserter extends GroupCommitInserter {
   private prepared?: Prepared;
 
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly sql: string,
-  ) {}
-
-  /** Runs the INSERT … RETURNING with these parameters in the next batch; resolves to the row. */
-  insert(params: unknown[]): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ params, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => void this.flush());
-    });
+  constructor(private readonly dataSource: DataSource) {
+    super();
   }
 
-  private async flush(): Promise<void> {
-    await exclusively(this.dataSource, async () => {
-      const items = this.pending;
-      this.pending = [];
-      let outcomes: Outcome[];
-      try {
-        outcomes = await this.commit(items);
-      } catch (error) {
-        // BEGIN or COMMIT failed (e.g. the write lock stayed busy past the timeout): nothing was stored.
-        for (const item of items) item.reject(error);
-        return;
-      }
-      // Settled only after COMMIT: an acknowledged message is already durable.
-      items.forEach((item, i) => {
-        const outcome = outcomes[i];
-        if ('row' in outcome) item.resolve(outcome.row);
-        else item.reject(outcome.error);
-      });
+  protected async commit(items: PendingInsert[]): Promise<void> {
+    // A failure here (BEGIN or COMMIT, e.g. the write lock stayed busy past the timeout) stored nothing.
+    const outcomes = await exclusively(this.dataSource, () => this.transaction(items));
+    // Settled only after COMMIT: an acknowledged message is already durable.
+    items.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if ('row' in outcome) item.resolve(outcome.row);
+      else item.reject(outcome.error);
     });
   }
 
   /** One transaction for `items`, retried on a timer while another connection holds the write lock. */
-  private async commit(items: Pending[]): Promise<Outcome[]> {
+  private async transaction(items: PendingInsert[]): Promise<Outcome[]> {
     const { database, batch, busyTimeoutMs } = this.prepare();
     const deadline = performance.now() + busyTimeoutMs;
     for (;;) {
@@ -98,11 +76,12 @@ export class SqliteMessageInserter {
     if (this.prepared) return this.prepared;
     const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase })
       .databaseConnection;
-    const statement = database.prepare(this.sql);
-    const batch = database.transaction((items: Pending[]) =>
+    const statement = database.prepare(SQL);
+    const batch = database.transaction((items: PendingInsert[]) =>
       items.map((item): Outcome => {
         try {
-          return { row: statement.get(...item.params) as Record<string, unknown> };
+          // The conversation id binds twice: the new row's, and MAX(seq)'s lookup.
+          return { row: statement.get(...item.params, item.params[1]) as Record<string, unknown> };
         } catch (error) {
           // An error that rolled the whole transaction back (I/O, disk full) must fail the batch, not
           // let the next statements commit one by one outside it.

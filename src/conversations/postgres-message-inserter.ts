@@ -1,0 +1,89 @@
+import type { DataSource } from 'typeorm';
+import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
+
+/** One message: the conversation's `last_seq` rises by one and the message takes it. */
+const SINGLE_SQL =
+  `WITH next AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $2 RETURNING last_seq) ` +
+  `INSERT INTO messages (${INSERT_COLUMNS}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7 FROM next ` +
+  `RETURNING *`;
+
+/**
+ * One statement for a whole batch, across conversations. `locked` takes the conversations' row locks
+ * in id order, and the UPDATE only reaches rows that `locked` has already returned (it joins them), so
+ * whatever plan PostgreSQL picks, every lock is taken in id order and two workers' batches over the
+ * same conversations queue instead of deadlocking. Each conversation's `last_seq` rises by its count in
+ * the batch, and its messages take the numbers below the new value in the order they arrived.
+ */
+const BATCH_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    WITH ORDINALITY AS t(id, conversation_id, role, author_id, content, status, client_message_id, ord)
+), locked AS MATERIALIZED (
+  SELECT id FROM conversations WHERE id IN (SELECT conversation_id FROM input) ORDER BY id FOR UPDATE
+), counts AS (
+  SELECT conversation_id, count(*) AS n FROM input GROUP BY conversation_id
+), bumped AS (
+  UPDATE conversations c SET last_seq = c.last_seq + counts.n
+  FROM locked JOIN counts ON counts.conversation_id = locked.id
+  WHERE c.id = locked.id
+  RETURNING c.id, c.last_seq, counts.n
+)
+INSERT INTO messages (${INSERT_COLUMNS})
+SELECT i.id, i.conversation_id,
+  b.last_seq - b.n + row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.ord),
+  i.role, i.author_id, i.content, i.status, i.client_message_id
+FROM input i JOIN bumped b ON b.id = i.conversation_id
+RETURNING *`;
+
+/**
+ * The batch was refused for one of its messages or by the lock order (a unique index, a foreign key,
+ * a deadlock or serialization failure: SQLSTATE classes 23 and 40), and nothing of it was stored: its
+ * messages are tried alone. Anything else (the connection, the pool) fails them all as it is.
+ */
+function isRefusal(error: unknown): boolean {
+  const code =
+    (error as { driverError?: { code?: unknown }; code?: unknown }).driverError?.code ??
+    (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('23') || code.startsWith('40'));
+}
+
+/** The parameters of one message (see MessageInsertParams). */
+const PARAMS = 7;
+
+/**
+ * Inserts messages on PostgreSQL with group commit (see GroupCommitInserter): a batch of several
+ * messages is ONE statement on one pooled connection (a worker that sent each alone held a connection
+ * per message, and under load its pool ran dry). A batch of one, a batch the database refused (a
+ * repeated clientMessageId: the unique index fails the whole statement) and a message whose
+ * conversation is gone are sent alone, by a statement that tells each outcome apart.
+ */
+export class PostgresMessageInserter extends GroupCommitInserter {
+  constructor(private readonly dataSource: DataSource) {
+    super();
+  }
+
+  protected async commit(items: PendingInsert[]): Promise<void> {
+    let alone = items;
+    if (items.length > 1) {
+      const columns = Array.from({ length: PARAMS }, (_, c) => items.map((item) => item.params[c] ?? null));
+      const rows = (await this.dataSource.query(BATCH_SQL, columns).catch((error: unknown) => {
+        if (!isRefusal(error)) throw error;
+        return [];
+      })) as Record<string, unknown>[];
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      alone = [];
+      for (const item of items) {
+        const row = byId.get(item.params[0]);
+        if (row) item.resolve(row);
+        else alone.push(item);
+      }
+    }
+    await Promise.all(alone.map((item) => this.single(item.params).then(item.resolve, item.reject)));
+  }
+
+  private async single(params: unknown[]): Promise<Record<string, unknown>> {
+    const rows = (await this.dataSource.query(SINGLE_SQL, params)) as Record<string, unknown>[];
+    if (rows.length === 0) throw new Error(`Conversation ${String(params[1])} does not exist`);
+    return rows[0];
+  }
+}

@@ -52,6 +52,9 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --transports T       default (long-polling first, then upgrade) | websocket (default default)
   --only T             ours | reference: run one side only                   (default both)
   --procs N            load-generator processes the clients are split over  (default 2)
+  --server-nice N      the servers (and their workers) run at this nice value, below the
+                       load generators and Redis, so a server's CPU use cannot delay the
+                       clients that time it; 0: all at the same priority     (default 10)
   --rounds N           repeat the pair N times, alternating which goes first (default 1)
   --database D         sqlite | a postgres:// server URL: our service stores in a fresh
                        database created there for the run (and dropped)     (default sqlite)
@@ -90,6 +93,7 @@ function parseOptions(argv) {
       transports: { type: 'string', default: 'default' },
       only: { type: 'string' },
       procs: { type: 'string', default: '2' },
+      'server-nice': { type: 'string', default: '10' },
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
       database: { type: 'string', default: 'sqlite' },
@@ -133,6 +137,7 @@ function parseOptions(argv) {
     warmup: number('warmup', 0, 120, false),
     drain: number('drain', 0, 60, false),
     procs: number('procs', 1, 16),
+    serverNice: number('server-nice', 0, 19),
     rounds: number('rounds', 1, 10),
     transports: values.transports,
     targets: values.only ? [values.only] : ['ours', 'reference'],
@@ -353,7 +358,13 @@ async function startServer(target, options, redis, workDir) {
   // cwd is the temporary directory so that no .env of the work tree leaks into the service.
   // e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every server process.
   const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawnGroup(process.execPath, [...nodeFlags, ...command], {
+  // Below the load generators' priority (see --server-nice); `nice` execs node, so the pid stays the
+  // server's and every worker it forks inherits the priority.
+  const [program, ...programArgs] =
+    options.serverNice > 0
+      ? ['nice', '-n', String(options.serverNice), process.execPath, ...nodeFlags, ...command]
+      : [process.execPath, ...nodeFlags, ...command];
+  const child = spawnGroup(program, programArgs, {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
     logPath,
@@ -1082,7 +1093,11 @@ async function main() {
   if (!options.keep) interruptedCleanup = workDir;
   const expectedPerSecond = options.clients * options.rate * (options.clients / options.conversations);
   const transports = `transports ${options.transports === 'default' ? 'default (polling, then upgrade)' : 'websocket only'}`;
-  const procs = `${Math.min(options.procs, options.clients)} load-generator processes`;
+  const procs =
+    `${Math.min(options.procs, options.clients)} load-generator processes` +
+    (options.serverNice > 0
+      ? `, servers at nice ${options.serverNice}`
+      : ", servers at the load generators' priority");
   if (options.scenario === 'answers')
     console.log(
       `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +

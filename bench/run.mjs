@@ -53,8 +53,8 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --only T             ours | reference: run one side only                   (default both)
   --procs N            load-generator processes the clients are split over  (default 2)
   --server-nice N      the servers (and their workers) run at this nice value, below the
-                       load generators and Redis, so a server's CPU use cannot delay the
-                       clients that time it; 0: all at the same priority     (default 10)
+                       load generators and Redis, so a server's CPU use delays the clients
+                       that time it less; 0: all at the same priority       (default 0)
   --rounds N           repeat the pair N times, alternating which goes first (default 1)
   --database D         sqlite | a postgres:// server URL: our service stores in a fresh
                        database created there for the run (and dropped)     (default sqlite)
@@ -93,7 +93,7 @@ function parseOptions(argv) {
       transports: { type: 'string', default: 'default' },
       only: { type: 'string' },
       procs: { type: 'string', default: '2' },
-      'server-nice': { type: 'string', default: '10' },
+      'server-nice': { type: 'string', default: '0' },
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
       database: { type: 'string', default: 'sqlite' },
@@ -358,7 +358,7 @@ async function startServer(target, options, redis, workDir) {
   // cwd is the temporary directory so that no .env of the work tree leaks into the service.
   // e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every server process.
   const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  // Below the load generators' priority (see --server-nice); `nice` execs node, so the pid stays the
+  // Below the load generators' priority if asked (--server-nice); `nice` execs node, so the pid stays the
   // server's and every worker it forks inherits the priority.
   const [program, ...programArgs] =
     options.serverNice > 0

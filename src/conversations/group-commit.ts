@@ -15,29 +15,38 @@ export interface PendingInsert {
 }
 
 /**
- * Group commit: every insert asked for within one event-loop turn is written by ONE `commit` call.
- * When idle a batch is one message and costs one `setImmediate` of latency; under load, when a turn
- * brings many messages, batching divides the database round trips, lock takes and log writes by the
- * batch size, so a busy worker falls behind less instead of more.
+ * Group commit: one batch is written at a time per process, and every insert asked for meanwhile
+ * waits for the next one, which takes them all. When idle a batch is one message and costs one
+ * `setImmediate` of latency; under load batches grow with the time a commit takes, dividing the
+ * database round trips, lock takes and log writes by their size, so a busy worker falls behind less
+ * instead of more (and holds one pooled connection for its inserts, not one per message).
  */
 export abstract class GroupCommitInserter {
   private pending: PendingInsert[] = [];
+  private flushing = false;
 
   /** Inserts a message with these parameters in the next batch; resolves to its stored row. */
   insert(params: MessageInsertParams): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       this.pending.push({ params, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => void this.flush());
+      if (!this.flushing && this.pending.length === 1) setImmediate(() => void this.flush());
     });
   }
 
   private async flush(): Promise<void> {
-    const items = this.pending;
-    this.pending = [];
-    // commit() settles every item itself; anything it throws failed them all.
-    await this.commit(items).catch((error: unknown) => {
-      for (const item of items) item.reject(error);
-    });
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const items = this.pending;
+        this.pending = [];
+        // commit() settles every item itself; anything it throws failed them all.
+        await this.commit(items).catch((error: unknown) => {
+          for (const item of items) item.reject(error);
+        });
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /** Writes `items` and settles each one, only once its row is committed. */

@@ -239,6 +239,40 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       expect((await service.messagesAfter(a, 0)).map((m) => m.content)).toEqual(['m0', 'm2', 'm4', 'm5']);
     });
 
+    if (kind === 'postgres') {
+      it('gathers the messages sent while a batch is being written into the next batch', async () => {
+        const service = new ConversationsService(dataSource);
+        const { id } = await service.create('alice', 'busy', []);
+        const send = (content: string) =>
+          service.append({
+            conversationId: id,
+            authorId: 'alice',
+            role: 'user',
+            content,
+            status: 'complete',
+          });
+        const query = dataSource.query.bind(dataSource);
+        const late: Promise<unknown>[] = [];
+        const queries = jest.spyOn(dataSource, 'query').mockImplementation((sql, parameters) => {
+          // Five more arrive while the first batch is on its way to the database.
+          if (late.length === 0) for (let i = 0; i < 5; i++) late.push(send(`late ${i}`));
+          return query(sql, parameters);
+        });
+        try {
+          await Promise.all([send('first'), send('second')]);
+          await Promise.all(late);
+          expect(queries).toHaveBeenCalledTimes(2);
+        } finally {
+          queries.mockRestore();
+        }
+        expect((await service.messagesAfter(id, 0)).map((m) => [m.seq, m.content])).toEqual([
+          [1, 'first'],
+          [2, 'second'],
+          ...Array.from({ length: 5 }, (_, i) => [i + 3, `late ${i}`]),
+        ]);
+      });
+    }
+
     it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
       const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
       try {

@@ -3,7 +3,7 @@ import { jest } from '@jest/globals';
 import BetterSqlite3 from 'better-sqlite3';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
-import { ConversationsService } from '../src/conversations/conversations.service.js';
+import { ConversationsService, type NewMessage } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
 import { sleep } from './support/ports.js';
@@ -98,6 +98,22 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       return id;
     }
 
+    /** A user message, from alice unless `extra` says otherwise. */
+    const say = (
+      service: ConversationsService,
+      conversationId: string,
+      content: string,
+      extra: Partial<NewMessage> = {},
+    ) =>
+      service.append({
+        conversationId,
+        authorId: 'alice',
+        role: 'user',
+        content,
+        status: 'complete',
+        ...extra,
+      });
+
     it('indexes messages by status only while they stream (a partial index)', async () => {
       const definitions =
         kind === 'postgres'
@@ -157,13 +173,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
         const { id } = await one.create('alice', 'race', ['bob']);
         const send = (service: ConversationsService, author: string, i: number) =>
-          service.append({
-            conversationId: id,
-            authorId: author,
-            role: 'user',
-            content: `${author} ${i}`,
-            status: 'complete',
-          });
+          say(service, id, `${author} ${i}`, { authorId: author });
         await Promise.all(
           Array.from({ length: 40 }, (_, i) => [send(one, 'alice', i), send(two, 'bob', i)]).flat(),
         );
@@ -179,14 +189,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       const service = new ConversationsService(dataSource);
       const { id } = await service.create('alice', 'retries', []);
       const send = (content: string, clientMessageId?: string) =>
-        service.append({
-          conversationId: id,
-          authorId: 'alice',
-          role: 'user',
-          content,
-          status: 'complete',
-          clientMessageId,
-        });
+        say(service, id, content, { clientMessageId });
       const [first, retry, plain, other] = await Promise.all([
         send('hello', 'c-1'),
         send('hello', 'c-1'),
@@ -214,17 +217,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       ];
       const queries = jest.spyOn(dataSource, 'query');
       const order = [a, b, a, b, a, a];
-      const sent = await Promise.all(
-        order.map((conversationId, i) =>
-          service.append({
-            conversationId,
-            authorId: 'alice',
-            role: 'user',
-            content: `m${i}`,
-            status: 'complete',
-          }),
-        ),
-      );
+      const sent = await Promise.all(order.map((conversationId, i) => say(service, conversationId, `m${i}`)));
       // PostgreSQL: one batch statement; SQLite: one transaction on better-sqlite3 itself.
       expect(queries).toHaveBeenCalledTimes(kind === 'postgres' ? 1 : 0);
       queries.mockRestore();
@@ -243,14 +236,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       it('gathers the messages sent while a batch is being written into the next batch', async () => {
         const service = new ConversationsService(dataSource);
         const { id } = await service.create('alice', 'busy', []);
-        const send = (content: string) =>
-          service.append({
-            conversationId: id,
-            authorId: 'alice',
-            role: 'user',
-            content,
-            status: 'complete',
-          });
+        const send = (content: string) => say(service, id, content);
         const query = dataSource.query.bind(dataSource);
         const late: Promise<unknown>[] = [];
         const queries = jest.spyOn(dataSource, 'query').mockImplementation((sql, parameters) => {
@@ -280,13 +266,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         const ids: string[] = [];
         for (let i = 0; i < 4; i++) ids.push((await one.create('alice', `c${i}`, ['bob'])).id);
         const send = (service: ConversationsService, conversationId: string, author: string) =>
-          service.append({
-            conversationId,
-            authorId: author,
-            role: 'user',
-            content: author,
-            status: 'complete',
-          });
+          say(service, conversationId, author, { authorId: author });
         for (let round = 0; round < 10; round++) {
           await Promise.all([
             ...ids.map((id) => send(one, id, 'alice')),
@@ -316,15 +296,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           let ticks = 0;
           const ticker = setInterval(() => ticks++, 10);
           setTimeout(() => other.prepare('COMMIT').run(), 300);
-          const { message } = await service
-            .append({
-              conversationId: id,
-              authorId: 'alice',
-              role: 'user',
-              content: 'hi',
-              status: 'complete',
-            })
-            .finally(() => clearInterval(ticker));
+          const { message } = await say(service, id, 'hi').finally(() => clearInterval(ticker));
           expect(message.seq).toBe(1);
           expect(ticks).toBeGreaterThanOrEqual(10);
           expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['hi']);

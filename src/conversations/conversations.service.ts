@@ -104,7 +104,8 @@ export class ConversationsService {
    * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic.
    * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
    *   row lock and then sees the latest committed counter.
-   * Both commit in groups, one batch per event-loop turn (see GroupCommitInserter).
+   * Both commit in groups: one batch in flight per process, the next one gathering what arrives
+   * meanwhile (see GroupCommitInserter).
    */
   private async insertWithNextSeq(id: string, input: NewMessage): Promise<Message> {
     const { conversationId, role, authorId, content, status, clientMessageId } = input;

@@ -1,5 +1,10 @@
 import type { DataSource } from 'typeorm';
-import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
+import {
+  GroupCommitInserter,
+  INSERT_COLUMNS,
+  type MessageInsertParams,
+  type PendingInsert,
+} from './group-commit.js';
 
 /** One message: the conversation's `last_seq` rises by one and the message takes it. */
 const SINGLE_SQL =
@@ -81,9 +86,9 @@ export class PostgresMessageInserter extends GroupCommitInserter {
     await Promise.all(alone.map((item) => this.single(item.params).then(item.resolve, item.reject)));
   }
 
-  private async single(params: unknown[]): Promise<Record<string, unknown>> {
+  private async single(params: MessageInsertParams): Promise<Record<string, unknown>> {
     const rows = (await this.dataSource.query(SINGLE_SQL, params)) as Record<string, unknown>[];
-    if (rows.length === 0) throw new Error(`Conversation ${String(params[1])} does not exist`);
+    if (rows.length === 0) throw new Error(`Conversation ${params[1]} does not exist`);
     return rows[0];
   }
 }

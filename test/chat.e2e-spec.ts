@@ -251,6 +251,7 @@ describe('bad input costs nothing but the bad request', () => {
       { conversationId: attackerRoom, content: '' },
       { conversationId: attackerRoom, content: '   ' },
       { conversationId: attackerRoom, content: 'x'.repeat(8001) },
+      { conversationId: attackerRoom, content: 'nul \u0000 inside' },
       { conversationId: attackerRoom, content: 42 },
       { conversationId: 7, content: 'hi' },
       { conversationId: attackerRoom, content: 'hi', clientMessageId: { $gt: '' } },

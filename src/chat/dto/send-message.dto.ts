@@ -1,4 +1,4 @@
-import { IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsOptional, IsString, Length, Matches, MaxLength, NotContains } from 'class-validator';
 import { ConversationRefDto } from './conversation-ref.dto.js';
 
 export const MAX_CONTENT_LENGTH = 8000;
@@ -7,6 +7,8 @@ export class SendMessageDto extends ConversationRefDto {
   @IsString({ message: 'content must be a string' })
   @MaxLength(MAX_CONTENT_LENGTH, { message: `content must be at most ${MAX_CONTENT_LENGTH} characters` })
   @Matches(/\S/, { message: 'content must not be empty' })
+  // PostgreSQL text cannot hold U+0000: refused here, for either database, with a clear error.
+  @NotContains('\u0000', { message: 'content must not contain NUL characters' })
   content!: string;
 
   /** The client's idempotency key: a retry with the same key returns the first message. */

@@ -166,8 +166,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     });
 
     it('hands out gapless, unique seqs to concurrent senders', async () => {
-      // Two connections race for the write lock, as two workers would (on SQLite in one thread too:
-      // the message inserter waits for the lock on a timer, not in SQLite's blocking busy handler).
+      // Two connections, as two workers would have. PostgreSQL: their batches race for the row lock.
+      // SQLite in one thread: each batch runs BEGIN…COMMIT without yielding, so they take turns (the
+      // 4-worker chat test races real processes).
       const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
       try {
         const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
@@ -217,10 +218,14 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       ];
       const queries = jest.spyOn(dataSource, 'query');
       const order = [a, b, a, b, a, a];
-      const sent = await Promise.all(order.map((conversationId, i) => say(service, conversationId, `m${i}`)));
-      // PostgreSQL: one batch statement; SQLite: one transaction on better-sqlite3 itself.
-      expect(queries).toHaveBeenCalledTimes(kind === 'postgres' ? 1 : 0);
-      queries.mockRestore();
+      let sent: Awaited<ReturnType<ConversationsService['append']>>[];
+      try {
+        sent = await Promise.all(order.map((conversationId, i) => say(service, conversationId, `m${i}`)));
+        // PostgreSQL: one batch statement (SQLite's batch runs on better-sqlite3 itself, not here).
+        expect(queries).toHaveBeenCalledTimes(kind === 'postgres' ? 1 : 0);
+      } finally {
+        queries.mockRestore();
+      }
       expect(sent.map(({ message }) => [message.conversationId, message.seq])).toEqual([
         [a, 1],
         [b, 1],
@@ -239,15 +244,23 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         const send = (content: string) => say(service, id, content);
         const query = dataSource.query.bind(dataSource);
         const late: Promise<unknown>[] = [];
-        const queries = jest.spyOn(dataSource, 'query').mockImplementation((sql, parameters) => {
+        let inFlight = 0;
+        let mostInFlight = 0;
+        const queries = jest.spyOn(dataSource, 'query').mockImplementation(async (sql, parameters) => {
           // Five more arrive while the first batch is on its way to the database.
           if (late.length === 0) for (let i = 0; i < 5; i++) late.push(send(`late ${i}`));
-          return query(sql, parameters);
+          mostInFlight = Math.max(mostInFlight, ++inFlight);
+          try {
+            return await query(sql, parameters);
+          } finally {
+            inFlight--;
+          }
         });
         try {
           await Promise.all([send('first'), send('second')]);
           await Promise.all(late);
           expect(queries).toHaveBeenCalledTimes(2);
+          expect(mostInFlight).toBe(1);
         } finally {
           queries.mockRestore();
         }
@@ -259,28 +272,54 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       });
     }
 
-    it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
-      const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
-      try {
-        const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
-        const ids: string[] = [];
-        for (let i = 0; i < 4; i++) ids.push((await one.create('alice', `c${i}`, ['bob'])).id);
-        const send = (service: ConversationsService, conversationId: string, author: string) =>
-          say(service, conversationId, author, { authorId: author });
-        for (let round = 0; round < 10; round++) {
-          await Promise.all([
-            ...ids.map((id) => send(one, id, 'alice')),
-            ...[...ids].reverse().map((id) => send(two, id, 'bob')),
-          ]);
+    if (kind === 'postgres') {
+      it('fails only the message PostgreSQL cannot store, not the others of its batch', async () => {
+        const service = new ConversationsService(dataSource);
+        const { id } = await service.create('alice', 'nul', []);
+        const [before, bad, after] = await Promise.allSettled([
+          say(service, id, 'before'),
+          say(service, id, 'nul \u0000 inside'),
+          say(service, id, 'after'),
+        ]);
+        expect([before.status, bad.status, after.status]).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect((await service.messagesAfter(id, 0)).map((m) => [m.seq, m.content])).toEqual([
+          [1, 'before'],
+          [2, 'after'],
+        ]);
+      });
+    }
+
+    if (kind === 'postgres') {
+      it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
+        const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+        // A deadlock (or any refused batch) would show as the one-message statement of the fallback.
+        const statements = [jest.spyOn(dataSource, 'query'), jest.spyOn(second, 'query')];
+        try {
+          const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
+          const ids: string[] = [];
+          for (let i = 0; i < 4; i++) ids.push((await one.create('alice', `c${i}`, ['bob'])).id);
+          const batchesBefore = statements.map((spy) => spy.mock.calls.length);
+          const send = (service: ConversationsService, conversationId: string, author: string) =>
+            say(service, conversationId, author, { authorId: author });
+          for (let round = 0; round < 10; round++) {
+            await Promise.all([
+              ...ids.map((id) => send(one, id, 'alice')),
+              ...[...ids].reverse().map((id) => send(two, id, 'bob')),
+            ]);
+          }
+          const inserts = statements.flatMap((spy, i) => spy.mock.calls.slice(batchesBefore[i]));
+          expect(inserts).toHaveLength(20);
+          for (const [sql] of inserts) expect(sql).toContain('unnest');
+          for (const id of ids) {
+            const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
+            expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+          }
+        } finally {
+          for (const spy of statements) spy.mockRestore();
+          await second.destroy();
         }
-        for (const id of ids) {
-          const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
-          expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-        }
-      } finally {
-        await second.destroy();
-      }
-    });
+      });
+    }
 
     if (kind === 'sqlite') {
       it("waits for another connection's write lock without blocking the event loop, then stores the message", async () => {

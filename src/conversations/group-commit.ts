@@ -39,10 +39,12 @@ export abstract class GroupCommitInserter {
       while (this.pending.length > 0) {
         const items = this.pending;
         this.pending = [];
-        // commit() settles every item itself; anything it throws failed them all.
-        await this.commit(items).catch((error: unknown) => {
-          for (const item of items) item.reject(error);
-        });
+        // commit() settles every item itself; anything it throws (even synchronously) failed them all.
+        await Promise.resolve()
+          .then(() => this.commit(items))
+          .catch((error: unknown) => {
+            for (const item of items) item.reject(error);
+          });
       }
     } finally {
       this.flushing = false;

@@ -41,15 +41,16 @@ FROM input i JOIN bumped b ON b.id = i.conversation_id
 RETURNING *`;
 
 /**
- * The batch was refused for one of its messages or by the lock order (a unique index, a foreign key,
- * a deadlock or serialization failure: SQLSTATE classes 23 and 40), and nothing of it was stored: its
- * messages are tried alone. Anything else (the connection, the pool) fails them all as it is.
+ * The batch was refused for one of its messages or by the lock order (bad data, a unique index, a
+ * foreign key, a deadlock or serialization failure: SQLSTATE classes 22, 23 and 40), and nothing of it
+ * was stored: its messages are tried alone, so one bad message fails only itself. Anything else (the
+ * connection, the pool) fails them all as it is.
  */
 function isRefusal(error: unknown): boolean {
   const code =
     (error as { driverError?: { code?: unknown }; code?: unknown }).driverError?.code ??
     (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('23') || code.startsWith('40'));
+  return typeof code === 'string' && ['22', '23', '40'].includes(code.slice(0, 2));
 }
 
 /** The parameters of one message (see MessageInsertParams). */
@@ -83,7 +84,8 @@ export class PostgresMessageInserter extends GroupCommitInserter {
         else alone.push(item);
       }
     }
-    await Promise.all(alone.map((item) => this.single(item.params).then(item.resolve, item.reject)));
+    // One after the other: in arrival order, on one pooled connection at a time.
+    for (const item of alone) await this.single(item.params).then(item.resolve, item.reject);
   }
 
   private async single(params: MessageInsertParams): Promise<Record<string, unknown>> {

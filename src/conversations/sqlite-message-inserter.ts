@@ -63,8 +63,9 @@ export class SqliteMessageInserter extends GroupCommitInserter {
       try {
         return batch.immediate(items);
       } catch (error) {
-        if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || performance.now() >= deadline)
-          throw error;
+        // better-sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL).
+        const busy = String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY');
+        if (!busy || performance.now() >= deadline) throw error;
       } finally {
         database.pragma(`busy_timeout = ${busyTimeoutMs}`);
       }

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThanOrEqual, MoreThan } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
+import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
 import { ConversationMember } from './conversation-member.entity.js';
@@ -13,9 +14,7 @@ import { Message, type MessageRole, type MessageSource, type MessageStatus } fro
 
 /** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */
 function isUniqueViolation(error: unknown): boolean {
-  const code =
-    (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ??
-    (error as { code?: unknown }).code;
+  const code = databaseErrorCode(error);
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { databaseErrorCode } from '../database/database-error.js';
 import {
   GroupCommitInserter,
   INSERT_COLUMNS,
@@ -47,9 +48,7 @@ RETURNING *`;
  * connection, the pool) fails them all as it is.
  */
 function isRefusal(error: unknown): boolean {
-  const code =
-    (error as { driverError?: { code?: unknown }; code?: unknown }).driverError?.code ??
-    (error as { code?: unknown }).code;
+  const code = databaseErrorCode(error);
   return typeof code === 'string' && ['22', '23', '40'].includes(code.slice(0, 2));
 }
 

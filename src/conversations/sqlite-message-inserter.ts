@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
+import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively } from '../database/transaction.js';
 import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
 
@@ -64,7 +65,7 @@ export class SqliteMessageInserter extends GroupCommitInserter {
         return batch.immediate(items);
       } catch (error) {
         // better-sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL).
-        const busy = String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY');
+        const busy = String(databaseErrorCode(error)).startsWith('SQLITE_BUSY');
         if (!busy || performance.now() >= deadline) throw error;
       } finally {
         database.pragma(`busy_timeout = ${busyTimeoutMs}`);

@@ -103,12 +103,7 @@ export class ReadinessService {
         storage: up('storage'),
       },
       security_validated: this.securityIssues.length === 0,
-      // Connected is not enough: a deaf subscriber (missed canary) shares nothing with other workers.
-      multi_worker_support:
-        this.redis.enabled &&
-        this.redis.isReady('publisher') &&
-        this.redis.isReady('subscriber') &&
-        this.canary.status.healthy,
+      multi_worker_support: this.canary.problem() === undefined,
       workers: this.workers,
       details: {
         ...details,

@@ -6,13 +6,13 @@ import type { Namespace } from 'socket.io';
 import {
   WORKER_REFRESH_SECONDS,
   WORKER_TTL_SECONDS,
-  adapterRequestChannel,
   adapterShardChannel,
+  type WorkerRecord,
   workerKey,
   workerPattern,
 } from './redis-keys.js';
 import { RedisManager } from './redis.manager.js';
-import { countKeys, keyNodes } from './redis-scan.js';
+import { countAdapterSubscribers, countKeys, keyNodes } from './redis-scan.js';
 
 /** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
 export const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
@@ -89,6 +89,20 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     return { ...this.state };
   }
 
+  /**
+   * Why this worker's pub/sub does not work (Redis off, the adapter's publisher or subscriber not
+   * ready, or the last canary missed), or undefined when it does: connected is not enough, a deaf
+   * subscriber shares nothing with other workers.
+   */
+  problem(): string | undefined {
+    if (!this.redis.enabled) return 'Redis is off';
+    for (const role of ['publisher', 'subscriber'] as const) {
+      if (!this.redis.isReady(role)) return `${role} client is ${this.redis.client(role).status}`;
+    }
+    if (!this.state.healthy) return `pub/sub canary: ${this.state.reason ?? 'missed'}`;
+    return undefined;
+  }
+
   /** Called with the round trip in ms after each canary, or undefined after a miss. */
   onResult(listener: (rttMs: number | undefined) => void): void {
     this.listeners.push(listener);
@@ -102,7 +116,9 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     const id = `canary:${this.instance}:${process.pid}`;
     // Called for every message the adapter's subscriber gets (the chat's broadcasts too): cheap exit.
     const onMessage = (channel: Buffer | string, message: Buffer | string) => {
-      if (this.waiting) this.received(channel.toString(), message.toString());
+      if (!this.waiting) return;
+      const name = channel.toString();
+      if (this.waiting.pending.has(name)) this.received(name, message.toString());
     };
     if (subscriber instanceof Cluster) {
       // The adapter's rooms are sharded channels spread over every shard, and ioredis keeps one
@@ -274,7 +290,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
         canaryOk: this.state.healthy ? '1' : '0',
         canaryRttMs: this.state.lastRttMs === undefined ? '' : String(this.state.lastRttMs),
         canaryAt: this.lastCanaryAt ?? '',
-      })
+      } satisfies WorkerRecord)
       .expire(key, WORKER_TTL_SECONDS)
       .exec()
       .catch(() => undefined);
@@ -286,16 +302,8 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     if (command.status !== 'ready') return;
     const prefix = this.redis.config.keyPrefix;
     try {
-      let subscribers = 0;
-      // Sharded channels are counted where they live, so every master is asked and the counts summed.
-      for (const node of keyNodes(command)) {
-        const reply =
-          command instanceof Cluster
-            ? await node.call('PUBSUB', 'SHARDNUMSUB', adapterShardChannel(prefix))
-            : await node.call('PUBSUB', 'NUMSUB', adapterRequestChannel(prefix));
-        subscribers += Number((reply as [string, number])[1] ?? 0);
-      }
-      this.state.subscribers = subscribers;
+      // Sharded channels are counted where they live: every master is asked and the counts summed.
+      this.state.subscribers = await countAdapterSubscribers(command, prefix, keyNodes(command));
       this.state.expectedWorkers = await countKeys(command, workerPattern(prefix));
     } catch {
       // Informational only (an ACL without PUBSUB, Redis busy): keep the last figures.

@@ -96,15 +96,12 @@ export function watchClientState(client: RedisClient, name: string, logger: Logg
 /** Told the duration of every command a client ran (queued time included) and whether it failed. */
 export type CommandObserver = (seconds: number, failed: boolean) => void;
 
-const OBSERVER = Symbol('redis command observer');
 const TIMED = Symbol('redis command timed');
 
 type SendCommand = (command: Command, stream?: unknown, node?: unknown) => unknown;
-type ObservedClient = { sendCommand: SendCommand; [OBSERVER]?: CommandObserver };
 
 /**
- * Times every command `client` runs from now on and reports it to `observer` (a later call replaces the
- * observer). ioredis 5 has no command hooks, and its `ioredis:command` diagnostics channel names no
+ * Times every command `client` runs from now on and reports it to `observer` (call it once per client). ioredis 5 has no command hooks, and its `ioredis:command` diagnostics channel names no
  * client, so this wraps the instance's `sendCommand`, which every command goes through (pipelines and
  * MULTI included, each command on its own). ioredis sends a command through it again after a reconnect
  * or from its offline queue: a mark on the command times it once, from its first attempt.
@@ -112,20 +109,16 @@ type ObservedClient = { sendCommand: SendCommand; [OBSERVER]?: CommandObserver }
  * against a round trip of tens); the caller's promise and behaviour are unchanged.
  */
 export function observeCommands(client: RedisClient, observer: CommandObserver): void {
-  const target = client as unknown as ObservedClient;
-  const wrapped = target[OBSERVER] !== undefined;
-  target[OBSERVER] = observer;
-  if (wrapped) return;
+  const target = client as unknown as { sendCommand: SendCommand };
   const send = target.sendCommand;
   target.sendCommand = function (this: unknown, command, stream, node) {
     const timed = command as Command & { [TIMED]?: true };
     if (timed[TIMED] === undefined) {
       timed[TIMED] = true;
-      const observe = target[OBSERVER]!;
       const started = performance.now();
       command.promise.then(
-        () => observe((performance.now() - started) / 1000, false),
-        () => observe((performance.now() - started) / 1000, true),
+        () => observer((performance.now() - started) / 1000, false),
+        () => observer((performance.now() - started) / 1000, true),
       );
     }
     return send.call(this, command, stream, node);

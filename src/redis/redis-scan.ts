@@ -1,5 +1,6 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from './redis-client.factory.js';
+import { adapterRequestChannel, adapterShardChannel } from './redis-keys.js';
 
 /** The nodes that hold keys: each master of a cluster, else the one server. */
 export function keyNodes(client: RedisClient): Redis[] {
@@ -29,4 +30,24 @@ export async function countKeys(client: RedisClient, pattern: string): Promise<n
     total += keys.length;
   });
   return total;
+}
+
+/**
+ * Clients subscribed to the Socket.IO adapter's request channel (one per worker), summed over `nodes`:
+ * `PUBSUB SHARDNUMSUB` on a cluster, where the adapter's channels are sharded, `PUBSUB NUMSUB` otherwise.
+ */
+export async function countAdapterSubscribers(
+  client: RedisClient,
+  prefix: string,
+  nodes: Redis[],
+): Promise<number> {
+  const sharded = client instanceof Cluster;
+  const channel = sharded ? adapterShardChannel(prefix) : adapterRequestChannel(prefix);
+  const counts = await Promise.all(
+    nodes.map(async (node) => {
+      const reply = (await node.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel)) as unknown[];
+      return Number(reply[1]) || 0;
+    }),
+  );
+  return counts.reduce((total, count) => total + count, 0);
 }

@@ -27,12 +27,9 @@ export class RedisHealthIndicator {
    */
   pubsub() {
     return timedProbe(this.health, 'redis_pubsub', async () => {
-      for (const role of ['publisher', 'subscriber'] as const) {
-        if (!this.redis.isReady(role)) throw new Error(`${role} client is ${this.redis.client(role).status}`);
-      }
-      const canary = this.canary.status;
-      if (!canary.healthy) throw new Error(`pub/sub canary: ${canary.reason ?? 'missed'}`);
-      return describeCanary(canary);
+      const problem = this.canary.problem();
+      if (problem) throw new Error(problem);
+      return describeCanary(this.canary.status);
     });
   }
 }

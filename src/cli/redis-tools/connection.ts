@@ -171,8 +171,6 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-export { keyNodes, scanEach } from '../../redis/redis-scan.js';
-
 /** Milliseconds, rounded to 0.01 ms for printing and JSON. */
 export function roundMs(ms: number): number {
   return Math.round(ms * 100) / 100;

@@ -1,9 +1,8 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/app-config.js';
 import type { RedisClient } from '../../redis/redis-client.factory.js';
+import { countAdapterSubscribers, keyNodes, scanEach } from '../../redis/redis-scan.js';
 import {
-  adapterRequestChannel,
-  adapterShardChannel,
   checkKey,
   sessionPattern,
   toolCanaryChannel,
@@ -15,11 +14,9 @@ import {
   ConnectFailure,
   connectTool,
   isPermissionError,
-  keyNodes,
   messageOf,
   randomId,
   roundMs,
-  scanEach,
   STEP_TIMEOUT_MS,
   targetOf,
   withTimeout,
@@ -323,21 +320,11 @@ export async function collectSample(
     await item(
       'pubsub',
       async () => {
-        const sharded = config.mode === 'cluster';
-        const channel = sharded
-          ? adapterShardChannel(config.keyPrefix)
-          : adapterRequestChannel(config.keyPrefix);
-        const counts = await Promise.all(
-          pubsubNodes(client).map(async (node) => {
-            const reply = (await node.call(
-              'PUBSUB',
-              sharded ? 'SHARDNUMSUB' : 'NUMSUB',
-              channel,
-            )) as unknown[];
-            return Number(reply[1]) || 0;
-          }),
+        sample.workers.subscribed = await countAdapterSubscribers(
+          client,
+          config.keyPrefix,
+          pubsubNodes(client),
         );
-        sample.workers.subscribed = counts.reduce((total, count) => total + count, 0);
       },
       (message) => (sample.unavailable.pubsub = message),
     );

@@ -5,6 +5,7 @@ import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
 import { ConversationsService, type NewMessage } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { runInTransaction } from '../src/database/transaction.js';
 import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
 import { sleep } from './support/ports.js';
 import { DATABASE_KINDS, databaseConfigFor, freshDatabase } from './support/postgres.js';
@@ -345,6 +346,28 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         }
       });
     }
+
+    it("stores a message sent while this process's transaction is open, even when that transaction rolls back", async () => {
+      const service = new ConversationsService(dataSource);
+      const { id } = await service.create('alice', 'busy', []);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      // A TypeORM transaction of this process, open across an await (on SQLite: on the shared
+      // connection, where a batch started meanwhile would join it as a savepoint and vanish with it).
+      const transaction = runInTransaction(dataSource, async (manager) => {
+        await manager.update(Conversation, { id }, { title: 'renamed' });
+        await held;
+        throw new Error('rolled back');
+      });
+      const sent = say(service, id, 'during');
+      await sleep(50);
+      release();
+      await expect(transaction).rejects.toThrow('rolled back');
+      const { message } = await sent;
+      expect(message.seq).toBe(1);
+      expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['during']);
+      expect((await dataSource.getRepository(Conversation).findOneByOrFail({ id })).title).toBe('busy');
+    });
 
     it('refuses a member or message of a conversation that does not exist', async () => {
       await expect(

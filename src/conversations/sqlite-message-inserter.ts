@@ -2,10 +2,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { databaseErrorCode } from '../database/database-error.js';
-import { exclusively } from '../database/transaction.js';
+import { exclusively, isHeldExclusively } from '../database/transaction.js';
 import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
 
 type Outcome = { row: Record<string, unknown> } | { error: unknown };
+/** One try at the write lock: every message's outcome, or the busy error when another connection held it. */
+type Attempt = { outcomes: Outcome[] } | { busy: unknown };
 
 interface Prepared {
   database: SqliteDatabase;
@@ -33,8 +35,10 @@ const LOCK_RETRY_MS = 1;
  * taken, is tried again on a timer until the connection's busy timeout has passed.
  *
  * Statements run on better-sqlite3 directly (this is the chat's hot path; TypeORM's query building
- * cost more CPU than the statement) and under `exclusively`, so no TypeORM transaction of this process
- * is open on the shared connection meanwhile. A statement that fails (a unique index refusing a
+ * cost more CPU than the statement). A batch runs synchronously, so nothing of this process interleaves
+ * with it; only when it must wait (for another connection's lock, or for an `exclusively` section of
+ * this process) does it wait under `exclusively`, so no TypeORM transaction opens on the shared
+ * connection between its tries. A statement that fails (a unique index refusing a
  * repeated clientMessageId) fails alone: SQLite aborts that statement, not the transaction.
  */
 export class SqliteMessageInserter extends GroupCommitInserter {
@@ -46,7 +50,13 @@ export class SqliteMessageInserter extends GroupCommitInserter {
 
   protected async commit(items: PendingInsert[]): Promise<void> {
     // A failure here (BEGIN or COMMIT, e.g. the write lock stayed busy past the timeout) stored nothing.
-    const outcomes = await exclusively(this.dataSource, () => this.transaction(items));
+    // Usually no transaction of this process is open and the lock is free: the batch commits at once,
+    // without a turn of the mutex (a chain of promises per batch) or a timer.
+    const first = isHeldExclusively(this.dataSource) ? undefined : this.attempt(items);
+    const outcomes =
+      first && 'outcomes' in first
+        ? first.outcomes
+        : await exclusively(this.dataSource, () => this.transaction(items));
     // Settled only after COMMIT: an acknowledged message is already durable.
     items.forEach((item, i) => {
       const outcome = outcomes[i];
@@ -57,20 +67,28 @@ export class SqliteMessageInserter extends GroupCommitInserter {
 
   /** One transaction for `items`, retried on a timer while another connection holds the write lock. */
   private async transaction(items: PendingInsert[]): Promise<Outcome[]> {
-    const { database, batch, busyTimeoutMs } = this.prepare();
-    const deadline = performance.now() + busyTimeoutMs;
+    const deadline = performance.now() + this.prepare().busyTimeoutMs;
     for (;;) {
-      database.pragma('busy_timeout = 0');
-      try {
-        return batch.immediate(items);
-      } catch (error) {
-        // better-sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL).
-        const busy = String(databaseErrorCode(error)).startsWith('SQLITE_BUSY');
-        if (!busy || performance.now() >= deadline) throw error;
-      } finally {
-        database.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      }
+      const attempt = this.attempt(items);
+      if ('outcomes' in attempt) return attempt.outcomes;
+      if (performance.now() >= deadline) throw attempt.busy;
       await delay(LOCK_RETRY_MS);
+    }
+  }
+
+  /** `BEGIN IMMEDIATE` without waiting: the batch's outcomes, or `busy` while another connection writes. */
+  private attempt(items: PendingInsert[]): Attempt {
+    const { database, batch, busyTimeoutMs } = this.prepare();
+    // pragma(), not a prepared statement: SQLite applies busy_timeout when the statement is prepared.
+    database.pragma('busy_timeout = 0');
+    try {
+      return { outcomes: batch.immediate(items) };
+    } catch (error) {
+      // better-sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL).
+      if (String(databaseErrorCode(error)).startsWith('SQLITE_BUSY')) return { busy: error };
+      throw error;
+    } finally {
+      database.pragma(`busy_timeout = ${busyTimeoutMs}`);
     }
   }
 

@@ -1,15 +1,17 @@
 import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
+import { validateSync } from 'class-validator';
 import { ChatError } from './chat.error.js';
 
 /**
  * Turns an event payload into its DTO or fails with `VALIDATION_FAILED`. Payloads come from anyone:
- * null, arrays, numbers and unknown fields are all refused here, before a handler runs.
+ * null, arrays, numbers and unknown fields are all refused here, before a handler runs. Synchronous
+ * (`validateSync`), as this runs on every event and the async `validate` costs promises per property:
+ * so DTO constraints must stay synchronous (an async one would be skipped).
  */
 @Injectable()
 export class WsValidationPipe implements PipeTransform {
-  async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
     const dto = metadata.metatype;
     // Only @MessageBody() parameters have a DTO class; the socket's type erases to Object.
     if (!dto || dto === Object) return value;
@@ -17,7 +19,7 @@ export class WsValidationPipe implements PipeTransform {
       throw new ChatError('VALIDATION_FAILED', 'payload must be an object');
     }
     const instance = plainToInstance(dto, value) as object;
-    const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true });
+    const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
     if (errors.length > 0) {
       const messages = errors.flatMap((error) =>
         Object.values(error.constraints ?? { [error.property]: `${error.property} is invalid` }),

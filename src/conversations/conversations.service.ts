@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThanOrEqual, MoreThan } from 'typeorm';
+import { v7 as timeOrderedUuid } from 'uuid';
 import type { ConversationView } from '../chat/chat.events.js';
 import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
@@ -30,7 +30,11 @@ export interface NewMessage {
   clientMessageId?: string;
 }
 
-/** Conversations, membership and messages, in the database. Every write is committed before it returns. */
+/**
+ * Conversations, membership and messages, in the database. Every write is committed before it returns.
+ * Ids are UUIDv7 (time-ordered): a new row's primary-key entry lands beside the previous one instead of
+ * on a random index page, so a commit dirties (and the WAL or PostgreSQL writes) fewer pages.
+ */
 @Injectable()
 export class ConversationsService {
   private inserter?: GroupCommitInserter;
@@ -42,7 +46,7 @@ export class ConversationsService {
     title: string | undefined,
     memberIds: string[] = [],
   ): Promise<ConversationView> {
-    const id = randomUUID();
+    const id = timeOrderedUuid();
     const members = [...new Set([creatorId, ...memberIds])];
     await runInTransaction(this.dataSource, async (manager) => {
       await manager.insert(Conversation, { id, title: title ?? null, createdBy: creatorId });
@@ -85,7 +89,7 @@ export class ConversationsService {
    */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     try {
-      return { message: await this.insertWithNextSeq(randomUUID(), input), duplicate: false };
+      return { message: await this.insertWithNextSeq(timeOrderedUuid(), input), duplicate: false };
     } catch (error) {
       const earlier =
         isUniqueViolation(error) && (await this.findByClientId(input.authorId, input.clientMessageId));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import BetterSqlite3 from 'better-sqlite3';
+import type { Pool, QueryConfig, QueryResult } from 'pg';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
 import { ConversationsService, type NewMessage } from '../src/conversations/conversations.service.js';
@@ -115,6 +116,16 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         ...extra,
       });
 
+    /**
+     * The statements the message inserter sends: on PostgreSQL it runs named statements on TypeORM's
+     * pool itself (their text is `spy.mock.calls[i][0].text`); on SQLite nothing goes through here.
+     */
+    const spyOnStatements = (source: DataSource): { mock: { calls: unknown[][] }; mockRestore(): void } =>
+      kind === 'postgres'
+        ? jest.spyOn((source.driver as unknown as { master: Pool }).master, 'query')
+        : jest.spyOn(source, 'query');
+    const textOf = (call: unknown[]) => (call[0] as { text: string }).text;
+
     it('indexes messages by status only while they stream (a partial index)', async () => {
       const definitions =
         kind === 'postgres'
@@ -217,7 +228,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         (await service.create('alice', 'a', [])).id,
         (await service.create('alice', 'b', [])).id,
       ];
-      const queries = jest.spyOn(dataSource, 'query');
+      const queries = spyOnStatements(dataSource);
       const order = [a, b, a, b, a, a];
       let sent: Awaited<ReturnType<ConversationsService['append']>>[];
       try {
@@ -243,20 +254,21 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         const service = new ConversationsService(dataSource);
         const { id } = await service.create('alice', 'busy', []);
         const send = (content: string) => say(service, id, content);
-        const query = dataSource.query.bind(dataSource);
+        const pool = (dataSource.driver as unknown as { master: Pool }).master;
+        const query = pool.query.bind(pool) as (config: QueryConfig) => Promise<QueryResult>;
         const late: Promise<unknown>[] = [];
         let inFlight = 0;
         let mostInFlight = 0;
-        const queries = jest.spyOn(dataSource, 'query').mockImplementation(async (sql, parameters) => {
+        const queries = jest.spyOn(pool, 'query').mockImplementation((async (config: QueryConfig) => {
           // Five more arrive while the first batch is on its way to the database.
           if (late.length === 0) for (let i = 0; i < 5; i++) late.push(send(`late ${i}`));
           mostInFlight = Math.max(mostInFlight, ++inFlight);
           try {
-            return await query(sql, parameters);
+            return await query(config);
           } finally {
             inFlight--;
           }
-        });
+        }) as never);
         try {
           await Promise.all([send('first'), send('second')]);
           await Promise.all(late);
@@ -290,11 +302,52 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       });
     }
 
+    it('returns a stored message exactly as it reads back, sent alone or in a batch', async () => {
+      const service = new ConversationsService(dataSource);
+      const { id } = await service.create('alice', 'rows', []);
+      const alone = await say(service, id, 'alone');
+      const batch = await Promise.all([say(service, id, 'one'), say(service, id, 'two')]);
+      const repository = dataSource.getRepository(Message);
+      for (const { message } of [alone, ...batch]) {
+        expect(message).toEqual(await repository.findOneByOrFail({ id: message.id }));
+      }
+    });
+
+    if (kind === 'postgres') {
+      it('prepares its statements once per connection, and keeps storing after a column is added to messages', async () => {
+        const service = new ConversationsService(dataSource);
+        const { id } = await service.create('alice', 'prepared', []);
+        const statements = spyOnStatements(dataSource);
+        try {
+          await say(service, id, 'alone');
+          await Promise.all([say(service, id, 'one'), say(service, id, 'two')]);
+          // Another pod's migration, under this running service and its prepared statements.
+          await dataSource.query('ALTER TABLE messages ADD COLUMN later_column text');
+          await say(service, id, 'alone again');
+          await Promise.all([say(service, id, 'three'), say(service, id, 'four')]);
+          const names = statements.mock.calls.map((call) => (call[0] as { name?: string }).name);
+          expect(names).toHaveLength(4);
+          for (const name of names) expect(name).toMatch(/^chat_insert_message/);
+        } finally {
+          statements.mockRestore();
+          await dataSource.query('ALTER TABLE messages DROP COLUMN later_column');
+        }
+        expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual([
+          'alone',
+          'one',
+          'two',
+          'alone again',
+          'three',
+          'four',
+        ]);
+      });
+    }
+
     if (kind === 'postgres') {
       it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
         const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
         // A deadlock (or any refused batch) would show as the one-message statement of the fallback.
-        const statements = [jest.spyOn(dataSource, 'query'), jest.spyOn(second, 'query')];
+        const statements = [spyOnStatements(dataSource), spyOnStatements(second)];
         try {
           const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
           const ids: string[] = [];
@@ -310,7 +363,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           }
           const inserts = statements.flatMap((spy, i) => spy.mock.calls.slice(batchesBefore[i]));
           expect(inserts).toHaveLength(20);
-          for (const [sql] of inserts) expect(sql).toContain('unnest');
+          for (const call of inserts) expect(textOf(call)).toContain('unnest');
           for (const id of ids) {
             const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
             expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));

@@ -314,7 +314,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     });
 
     if (kind === 'postgres') {
-      it('prepares its statements once per connection, and keeps storing after a column is added to messages', async () => {
+      it('sends its statements named (prepared once per connection), and keeps storing after a column is added to messages', async () => {
         const service = new ConversationsService(dataSource);
         const { id } = await service.create('alice', 'prepared', []);
         const statements = spyOnStatements(dataSource);

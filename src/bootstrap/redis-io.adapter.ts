@@ -63,6 +63,7 @@ export class RedisIoAdapter extends IoAdapter {
     this.server = server;
     return server;
   }
+
   /**
    * Nest's IoAdapter runs every event through an rxjs chain per socket and handler (fromEvent,
    * mergeMap, defer, filter, map, catchError, takeUntil); on the chat's hot path that chain cost more

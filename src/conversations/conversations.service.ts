@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, LessThanOrEqual, MoreThan } from 'typeorm';
-import { v7 as timeOrderedUuid } from 'uuid';
 import type { ConversationView } from '../chat/chat.events.js';
 import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
@@ -10,6 +9,7 @@ import { ConversationMember } from './conversation-member.entity.js';
 import type { GroupCommitInserter } from './group-commit.js';
 import { PostgresMessageInserter } from './postgres-message-inserter.js';
 import { SqliteMessageInserter } from './sqlite-message-inserter.js';
+import { timeOrderedId } from './time-ordered-id.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
 
 /** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */
@@ -46,7 +46,7 @@ export class ConversationsService {
     title: string | undefined,
     memberIds: string[] = [],
   ): Promise<ConversationView> {
-    const id = timeOrderedUuid();
+    const id = timeOrderedId();
     const members = [...new Set([creatorId, ...memberIds])];
     await runInTransaction(this.dataSource, async (manager) => {
       await manager.insert(Conversation, { id, title: title ?? null, createdBy: creatorId });
@@ -89,7 +89,7 @@ export class ConversationsService {
    */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     try {
-      return { message: await this.insertWithNextSeq(timeOrderedUuid(), input), duplicate: false };
+      return { message: await this.insertWithNextSeq(timeOrderedId(), input), duplicate: false };
     } catch (error) {
       const earlier =
         isUniqueViolation(error) && (await this.findByClientId(input.authorId, input.clientMessageId));

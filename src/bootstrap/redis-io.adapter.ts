@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import { isObservable, type Observable } from 'rxjs';
+import { isObservable, type Observable, type Subscription } from 'rxjs';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { SocketMetrics } from '../metrics/socket-metrics.js';
 import type { RedisManager } from '../redis/redis.manager.js';
@@ -67,32 +67,47 @@ export class RedisIoAdapter extends IoAdapter {
   /**
    * Nest's IoAdapter runs every event through an rxjs chain per socket and handler (fromEvent,
    * mergeMap, defer, filter, map, catchError, takeUntil); on the chat's hot path that chain cost more
-   * CPU than the handler. This is the same contract on a plain listener: the handler's result (a
-   * value, or each value of an observable) answers the ack, or is emitted when it is `{ event, data }`;
-   * nothing for null or undefined; a failure left over by the exception filter is logged, never thrown
-   * into Socket.IO. After a disconnect nothing more arrives, so no unsubscribing is needed.
+   * CPU than the handler. This is the same contract on a plain listener: the handler runs at once; its
+   * result (a value, or each value of an observable) answers the ack, or is emitted when it is
+   * `{ event, data }`; nothing for null or undefined; a failure left over by the exception filter is
+   * logged, never thrown into Socket.IO. As with Nest's `takeUntil(disconnect)`, nothing answers once
+   * the socket has disconnected, and an observable result is unsubscribed then.
    */
   override bindMessageHandlers(
     socket: Socket,
     handlers: MessageMappingProperties[],
     _transform: (data: unknown) => Observable<unknown>,
   ): void {
+    const subscriptions = new Set<Subscription>();
+    socket.once('disconnect', () => {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      subscriptions.clear();
+    });
+    const fail = (error: unknown): void => this.logger.error(error);
     for (const { message, callback, isAckHandledManually } of handlers) {
       socket.on(message as string, (...args: unknown[]) => {
         // As rxjs fromEvent hands it over: one argument alone, several as an array.
         const { data, ack } = this.mapPayload(args.length > 1 ? args : args[0]);
         const respond = (response: unknown): void => {
-          if (response === null || response === undefined) return;
+          if (response === null || response === undefined || !socket.connected) return;
           const { event, data: eventData } = response as { event?: string; data?: unknown };
           if (event) socket.emit(event, eventData);
           else if (!isAckHandledManually && typeof ack === 'function') ack(response);
         };
-        const fail = (error: unknown): void => this.logger.error(error);
-        Promise.resolve()
-          .then(() => callback(data, ack) as unknown)
-          .then((result) => {
-            if (isObservable(result)) result.subscribe({ next: respond, error: fail });
-            else respond(result);
+        let result: unknown;
+        try {
+          result = callback(data, ack);
+        } catch (error) {
+          return fail(error);
+        }
+        Promise.resolve(result)
+          .then((value) => {
+            if (!isObservable(value)) return respond(value);
+            if (!socket.connected) return;
+            const subscription = value.subscribe({ next: respond, error: fail });
+            if (subscription.closed) return;
+            subscriptions.add(subscription);
+            subscription.add(() => subscriptions.delete(subscription));
           })
           .catch(fail);
       });

@@ -76,9 +76,15 @@ export class SqliteMessageInserter extends GroupCommitInserter {
     }
   }
 
-  /** `BEGIN IMMEDIATE` without waiting: the batch's outcomes, or `busy` while another connection writes. */
+  /**
+   * `BEGIN IMMEDIATE` without waiting: the batch's outcomes, or `busy` while another connection writes
+   * or a transaction is open on this one (one begun outside `exclusively`, e.g. by a repository's
+   * save()): better-sqlite3 would run the batch inside it as a savepoint, and its rollback would take
+   * acknowledged messages with it.
+   */
   private attempt(items: PendingInsert[]): Attempt {
     const { database, batch, busyTimeoutMs } = this.prepare();
+    if (database.inTransaction) return { busy: new Error('the connection is inside another transaction') };
     // pragma(), not a prepared statement: SQLite applies busy_timeout when the statement is prepared.
     database.pragma('busy_timeout = 0');
     try {

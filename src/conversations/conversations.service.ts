@@ -32,8 +32,8 @@ export interface NewMessage {
 
 /**
  * Conversations, membership and messages, in the database. Every write is committed before it returns.
- * Ids are UUIDv7 (time-ordered): a new row's primary-key entry lands beside the previous one instead of
- * on a random index page, so a commit dirties (and the WAL or PostgreSQL writes) fewer pages.
+ * Ids are UUIDv7 (ordered by millisecond): a new row's primary-key entry lands beside the previous ones
+ * instead of on a random index page, so a commit dirties (and the WAL or PostgreSQL writes) fewer pages.
  */
 @Injectable()
 export class ConversationsService {

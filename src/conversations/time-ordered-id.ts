@@ -10,8 +10,9 @@ const pool = Buffer.alloc(POOL_BYTES);
 let offset = POOL_BYTES;
 
 /**
- * A UUIDv7: the millisecond first, then random bits. Ids made later sort later, so a new row's
- * primary-key entry lands beside the previous one instead of on a random index page.
+ * A UUIDv7: the millisecond first, then random bits. Ids of a later millisecond sort later (within one
+ * millisecond their order is random: uuid keeps its counter only for its own random source), so a new
+ * row's primary-key entry lands beside the previous ones instead of on a random index page.
  */
 export function timeOrderedId(): string {
   if (offset === POOL_BYTES) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Pool, QueryConfig, QueryResult } from 'pg';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource, type DataSourceOptions, QueryFailedError } from 'typeorm';
 import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
 import { ConversationsService, type NewMessage } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
@@ -316,9 +316,12 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
 
     if (kind === 'postgres') {
       it('sends its statements named (prepared once per connection), and keeps storing after a column is added to messages', async () => {
-        const service = new ConversationsService(dataSource);
+        // One pooled connection, so the statements prepared before the ALTER are the ones used after it.
+        const options = dataSourceOptions(databaseConfigFor(database.url));
+        const single = await new DataSource({ ...options, poolSize: 1 } as DataSourceOptions).initialize();
+        const service = new ConversationsService(single);
         const { id } = await service.create('alice', 'prepared', []);
-        const statements = spyOnStatements(dataSource);
+        const statements = spyOnStatements(single);
         try {
           await say(service, id, 'alone');
           await Promise.all([say(service, id, 'one'), say(service, id, 'two')]);
@@ -331,16 +334,12 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           for (const name of names) expect(name).toMatch(/^chat_insert_message/);
         } finally {
           statements.mockRestore();
-          await dataSource.query('ALTER TABLE messages DROP COLUMN later_column');
+          await dataSource.query('ALTER TABLE messages DROP COLUMN IF EXISTS later_column');
+          await single.destroy();
         }
-        expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual([
-          'alone',
-          'one',
-          'two',
-          'alone again',
-          'three',
-          'four',
-        ]);
+        expect(
+          (await new ConversationsService(dataSource).messagesAfter(id, 0)).map((m) => m.content),
+        ).toEqual(['alone', 'one', 'two', 'alone again', 'three', 'four']);
       });
     }
 

@@ -116,6 +116,13 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         ...extra,
       });
 
+    /** Another DataSource on this test's database, as another worker would have (`poolSize` for PostgreSQL). */
+    const openAnother = (extra: { poolSize?: number } = {}) =>
+      new DataSource({
+        ...dataSourceOptions(databaseConfigFor(database.url)),
+        ...extra,
+      } as DataSourceOptions).initialize();
+
     /**
      * The statements the message inserter sends: on PostgreSQL it runs named statements on TypeORM's
      * pool itself (their text is `spy.mock.calls[i][0].text`); on SQLite nothing goes through here.
@@ -181,7 +188,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       // Two connections, as two workers would have. PostgreSQL: their batches race for the row lock.
       // SQLite in one thread: each batch runs BEGIN…COMMIT without yielding, so they take turns (the
       // 4-worker chat test races real processes).
-      const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+      const second = await openAnother();
       try {
         const [one, two] = [new ConversationsService(dataSource), new ConversationsService(second)];
         const { id } = await one.create('alice', 'race', ['bob']);
@@ -317,8 +324,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     if (kind === 'postgres') {
       it('sends its statements named (prepared once per connection), and keeps storing after a column is added to messages', async () => {
         // One pooled connection, so the statements prepared before the ALTER are the ones used after it.
-        const options = dataSourceOptions(databaseConfigFor(database.url));
-        const single = await new DataSource({ ...options, poolSize: 1 } as DataSourceOptions).initialize();
+        const single = await openAnother({ poolSize: 1 });
         const service = new ConversationsService(single);
         const { id } = await service.create('alice', 'prepared', []);
         const statements = spyOnStatements(single);
@@ -345,7 +351,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
 
     if (kind === 'postgres') {
       it('never deadlocks two writers that send to the same conversations in opposite orders', async () => {
-        const second = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+        const second = await openAnother();
         // A deadlock (or any refused batch) would show as the one-message statement of the fallback.
         const statements = [spyOnStatements(dataSource), spyOnStatements(second)];
         try {

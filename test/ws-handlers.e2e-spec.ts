@@ -7,6 +7,7 @@ import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import { RedisIoAdapter } from '../src/bootstrap/redis-io.adapter.js';
 import type { RedisManager } from '../src/redis/redis.manager.js';
+import { waitFor } from './support/ports.js';
 
 /**
  * RedisIoAdapter.bindMessageHandlers on a real Socket.IO server and client: the contract of Nest's
@@ -88,8 +89,8 @@ describe('RedisIoAdapter event handlers', () => {
     await third;
     expect(ticks).toEqual([0, 1, 2]);
     socket.disconnect();
-    const deadline = Date.now() + 300;
-    while (!unsubscribed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(unsubscribed).toBe(true);
+    expect(
+      await waitFor(() => unsubscribed, { timeoutMs: 300, intervalMs: 10, what: 'the unsubscription' }),
+    ).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { databaseErrorCode } from '../database/database-error.js';
-import { exclusively, isHeldExclusively } from '../database/transaction.js';
+import { exclusively } from '../database/transaction.js';
 import { GroupCommitInserter, INSERT_COLUMNS, type PendingInsert } from './group-commit.js';
 
 type Outcome = { row: Record<string, unknown> } | { error: unknown };
@@ -36,10 +36,11 @@ const LOCK_RETRY_MS = 1;
  *
  * Statements run on better-sqlite3 directly (this is the chat's hot path; TypeORM's query building
  * cost more CPU than the statement). A batch runs synchronously, so nothing of this process interleaves
- * with it; only when it must wait (for another connection's lock, or for an `exclusively` section of
- * this process) does it wait under `exclusively`, so no TypeORM transaction opens on the shared
- * connection between its tries. A statement that fails (a unique index refusing a
- * repeated clientMessageId) fails alone: SQLite aborts that statement, not the transaction.
+ * with it, and never while a transaction is open on the shared connection (see `attempt`); when it must
+ * wait (for another connection's lock, or for this process's open transaction) it waits under
+ * `exclusively`, behind the TypeORM transactions of this process. A statement that fails (a unique
+ * index refusing a repeated clientMessageId) fails alone: SQLite aborts that statement, not the
+ * transaction.
  */
 export class SqliteMessageInserter extends GroupCommitInserter {
   private prepared?: Prepared;
@@ -50,11 +51,11 @@ export class SqliteMessageInserter extends GroupCommitInserter {
 
   protected async commit(items: PendingInsert[]): Promise<void> {
     // A failure here (BEGIN or COMMIT, e.g. the write lock stayed busy past the timeout) stored nothing.
-    // Usually no transaction of this process is open and the lock is free: the batch commits at once,
+    // Usually the connection is in no transaction and the lock is free: the batch commits at once,
     // without a turn of the mutex (a chain of promises per batch) or a timer.
-    const first = isHeldExclusively(this.dataSource) ? undefined : this.attempt(items);
+    const first = this.attempt(items);
     const outcomes =
-      first && 'outcomes' in first
+      'outcomes' in first
         ? first.outcomes
         : await exclusively(this.dataSource, () => this.transaction(items));
     // Settled only after COMMIT: an acknowledged message is already durable.

@@ -17,11 +17,6 @@ export function exclusively<T>(dataSource: DataSource, work: () => Promise<T>): 
   return mutex.runExclusive(work);
 }
 
-/** Whether an `exclusively` section holds this DataSource right now (never on PostgreSQL). */
-export function isHeldExclusively(dataSource: DataSource): boolean {
-  return turns.get(dataSource)?.isLocked() ?? false;
-}
-
 /** `dataSource.transaction(work)`, safe to call concurrently on SQLite too (see `exclusively`). */
 export function runInTransaction<T>(
   dataSource: DataSource,

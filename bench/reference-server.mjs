@@ -2,12 +2,14 @@
 // write without us, in one file. node:cluster primary with @socket.io/sticky routing (sticky by
 // Engine.IO sid, so HTTP long-polling works), N workers sharing rooms through @socket.io/redis-adapter
 // over ioredis, an HS256 JWT handshake, and the wire events of CONTRACT.md section 4 that the benchmark
-// uses, kept in memory and Redis only (no database, no LLM).
+// uses, kept in memory and Redis only (no database, no LLM). With `--store FILE` it also stores each
+// message in SQLite before it answers, as a team would with better-sqlite3's recipe (WAL; synchronous
+// NORMAL, our service's setting; the seq still from Redis): one synchronous INSERT per message.
 //
 //   node bench/reference-server.mjs [--port 3000] [--host 127.0.0.1] [--workers 4]
-//        [--redis-url redis://127.0.0.1:6379] [--jwt-secret ...] [--key-prefix bench-ref]
+//        [--redis-url redis://127.0.0.1:6379] [--jwt-secret ...] [--key-prefix bench-ref] [--store FILE]
 //
-// Each option falls back to PORT, HOST, WORKERS, REDIS_URL, JWT_SECRET, REDIS_KEY_PREFIX.
+// Each option falls back to PORT, HOST, WORKERS, REDIS_URL, JWT_SECRET, REDIS_KEY_PREFIX, REFERENCE_STORE.
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -15,6 +17,7 @@ import { setTimeout } from 'node:timers';
 import { parseArgs } from 'node:util';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
+import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import jwt from 'jsonwebtoken';
 import { Server } from 'socket.io';
@@ -27,6 +30,7 @@ const { values: argv } = parseArgs({
     'redis-url': { type: 'string' },
     'jwt-secret': { type: 'string' },
     'key-prefix': { type: 'string' },
+    store: { type: 'string' },
   },
 });
 const config = {
@@ -36,6 +40,7 @@ const config = {
   redisUrl: argv['redis-url'] ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   jwtSecret: argv['jwt-secret'] ?? process.env.JWT_SECRET ?? '',
   keyPrefix: argv['key-prefix'] ?? process.env.REDIS_KEY_PREFIX ?? 'bench-ref',
+  store: argv.store ?? process.env.REFERENCE_STORE ?? '',
 };
 /** How long a SIGTERM may take before the primary gives up on its workers. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -53,6 +58,9 @@ function runPrimary() {
     for (const problem of problems) console.error(`reference: invalid configuration: ${problem}`);
     process.exit(1);
   }
+
+  // The schema once, before any worker writes.
+  if (config.store) openStore().close();
 
   const httpServer = http.createServer();
   setupMaster(httpServer, { loadBalancingMethod: 'least-connection' });
@@ -99,7 +107,27 @@ function runPrimary() {
   process.on('SIGINT', stop);
 }
 
+/** The SQLite file of `--store`, as better-sqlite3's documentation sets it up for several processes. */
+function openStore() {
+  const db = new Database(config.store, { timeout: 5000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, ' +
+      'seq INTEGER NOT NULL, role TEXT NOT NULL, author_id TEXT NOT NULL, content TEXT NOT NULL, ' +
+      'status TEXT NOT NULL, client_message_id TEXT, created_at TEXT NOT NULL, ' +
+      'UNIQUE (conversation_id, seq))',
+  );
+  return db;
+}
+
 async function runWorker() {
+  const insert = config.store
+    ? openStore().prepare(
+        'INSERT INTO messages (id, conversation_id, seq, role, author_id, content, status, ' +
+          'client_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+    : undefined;
   const prefix = config.keyPrefix;
   const pub = new Redis(config.redisUrl, { connectionName: `${prefix}:pub:${process.pid}` });
   const sub = pub.duplicate({ connectionName: `${prefix}:sub:${process.pid}` });
@@ -192,6 +220,17 @@ async function runWorker() {
         status: 'complete',
         createdAt: new Date().toISOString(),
       };
+      insert?.run(
+        message.id,
+        conversationId,
+        seq,
+        'user',
+        user.id,
+        content,
+        'complete',
+        clientMessageId ?? null,
+        message.createdAt,
+      );
       chat.to(`conversation:${conversationId}`).emit('message:new', message);
       return { ok: true, message };
     });

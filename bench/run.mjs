@@ -58,6 +58,9 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --rounds N           repeat the pair N times, alternating which goes first (default 1)
   --database D         sqlite | a postgres:// server URL: our service stores in a fresh
                        database created there for the run (and dropped)     (default sqlite)
+  --reference-store S  none: the reference keeps messages in memory and Redis only;
+                       sqlite: it also stores each message in a SQLite file of its own
+                       (one synchronous INSERT, WAL) before it answers      (default none)
   --json FILE          also write every figure as JSON to FILE
   --keep               keep the temporary directory (server logs, SQLite file)
   --help
@@ -97,6 +100,7 @@ function parseOptions(argv) {
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
       database: { type: 'string', default: 'sqlite' },
+      'reference-store': { type: 'string', default: 'none' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -143,6 +147,7 @@ function parseOptions(argv) {
     targets: values.only ? [values.only] : ['ours', 'reference'],
     json: values.json,
     database: values.database,
+    referenceStore: values['reference-store'],
     keep: values.keep,
     scenario: values.scenario,
     members: number('members', 1, 100),
@@ -154,6 +159,8 @@ function parseOptions(argv) {
   if (answers) options.targets = ['ours'];
   if (options.database !== 'sqlite' && !/^postgres(ql)?:\/\//.test(options.database))
     problems.push('--database must be sqlite or a postgres:// URL');
+  if (!['none', 'sqlite'].includes(options.referenceStore))
+    problems.push('--reference-store must be none or sqlite');
   if (!['default', 'websocket'].includes(options.transports))
     problems.push('--transports must be default or websocket');
   if (values.only && !['ours', 'reference'].includes(values.only))
@@ -351,6 +358,7 @@ async function startServer(target, options, redis, workDir) {
       WORKERS: String(options.workers),
       REDIS_URL: `redis://127.0.0.1:${redis.port}/1`, // its own database and key prefix
       REDIS_KEY_PREFIX: 'bench-ref',
+      ...(options.referenceStore === 'sqlite' ? { REFERENCE_STORE: join(dir, 'reference.db') } : {}),
       JWT_SECRET: jwtSecret,
     };
   }
@@ -1097,7 +1105,8 @@ async function main() {
     `${Math.min(options.procs, options.clients)} load-generator processes` +
     (options.serverNice > 0
       ? `, servers at nice ${options.serverNice}`
-      : ", servers at the load generators' priority");
+      : ", servers at the load generators' priority") +
+    (options.referenceStore === 'sqlite' ? ', the reference storing messages in SQLite' : '');
   if (options.scenario === 'answers')
     console.log(
       `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +

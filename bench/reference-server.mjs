@@ -222,12 +222,12 @@ async function runWorker() {
       };
       insert?.run(
         message.id,
-        conversationId,
-        seq,
-        'user',
-        user.id,
-        content,
-        'complete',
+        message.conversationId,
+        message.seq,
+        message.role,
+        message.authorId,
+        message.content,
+        message.status,
         clientMessageId ?? null,
         message.createdAt,
       );

@@ -4,12 +4,16 @@
 // over ioredis, an HS256 JWT handshake, and the wire events of CONTRACT.md section 4 that the benchmark
 // uses, kept in memory and Redis only (no database, no LLM). With `--store FILE` it also stores each
 // message in SQLite before it answers, as a team would with better-sqlite3's recipe (WAL; synchronous
-// NORMAL, our service's setting; the seq still from Redis): one synchronous INSERT per message.
+// NORMAL, our service's setting; the seq still from Redis): one synchronous INSERT per message. With
+// `--cpu-us N` it also burns N µs of CPU per message before it emits: a calibration, to see how this
+// machine's delivery p99 follows a server's CPU alone (the bench's --reference-cpu).
 //
 //   node bench/reference-server.mjs [--port 3000] [--host 127.0.0.1] [--workers 4]
 //        [--redis-url redis://127.0.0.1:6379] [--jwt-secret ...] [--key-prefix bench-ref] [--store FILE]
+//        [--cpu-us N]
 //
-// Each option falls back to PORT, HOST, WORKERS, REDIS_URL, JWT_SECRET, REDIS_KEY_PREFIX, REFERENCE_STORE.
+// Each option falls back to PORT, HOST, WORKERS, REDIS_URL, JWT_SECRET, REDIS_KEY_PREFIX, REFERENCE_STORE,
+// REFERENCE_CPU_US.
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -31,6 +35,7 @@ const { values: argv } = parseArgs({
     'jwt-secret': { type: 'string' },
     'key-prefix': { type: 'string' },
     store: { type: 'string' },
+    'cpu-us': { type: 'string' },
   },
 });
 const config = {
@@ -41,6 +46,7 @@ const config = {
   jwtSecret: argv['jwt-secret'] ?? process.env.JWT_SECRET ?? '',
   keyPrefix: argv['key-prefix'] ?? process.env.REDIS_KEY_PREFIX ?? 'bench-ref',
   store: argv.store ?? process.env.REFERENCE_STORE ?? '',
+  cpuUs: Number(argv['cpu-us'] ?? process.env.REFERENCE_CPU_US ?? 0),
 };
 /** How long a SIGTERM may take before the primary gives up on its workers. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -54,6 +60,8 @@ function runPrimary() {
   if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64)
     problems.push('WORKERS 1-64');
   if (config.jwtSecret.length < 32) problems.push('JWT_SECRET of 32 characters or more');
+  if (!Number.isInteger(config.cpuUs) || config.cpuUs < 0 || config.cpuUs > 100_000)
+    problems.push('REFERENCE_CPU_US 0-100000');
   if (problems.length > 0) {
     for (const problem of problems) console.error(`reference: invalid configuration: ${problem}`);
     process.exit(1);
@@ -119,6 +127,15 @@ function openStore() {
       'UNIQUE (conversation_id, seq))',
   );
   return db;
+}
+
+/** Spins until this process has used `us` µs more CPU (not wall time: a descheduled spin would count less). */
+function burnCpu(us) {
+  const start = process.cpuUsage();
+  for (;;) {
+    const used = process.cpuUsage(start);
+    if (used.user + used.system >= us) return;
+  }
 }
 
 async function runWorker() {
@@ -231,6 +248,7 @@ async function runWorker() {
         clientMessageId ?? null,
         message.createdAt,
       );
+      if (config.cpuUs > 0) burnCpu(config.cpuUs);
       chat.to(`conversation:${conversationId}`).emit('message:new', message);
       return { ok: true, message };
     });

@@ -61,6 +61,9 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --reference-store S  none: the reference keeps messages in memory and Redis only;
                        sqlite: it also stores each message in a SQLite file of its own
                        (one synchronous INSERT, WAL) before it answers      (default none)
+  --reference-cpu US   the reference also burns US µs of CPU per message before it emits: a
+                       calibration of how delivery p99 here follows a server's CPU alone
+                                                                            (default 0)
   --json FILE          also write every figure as JSON to FILE
   --keep               keep the temporary directory (server logs, SQLite file)
   --help
@@ -101,6 +104,7 @@ function parseOptions(argv) {
       json: { type: 'string' },
       database: { type: 'string', default: 'sqlite' },
       'reference-store': { type: 'string', default: 'none' },
+      'reference-cpu': { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -148,6 +152,7 @@ function parseOptions(argv) {
     json: values.json,
     database: values.database,
     referenceStore: values['reference-store'],
+    referenceCpuUs: number('reference-cpu', 0, 100_000),
     keep: values.keep,
     scenario: values.scenario,
     members: number('members', 1, 100),
@@ -359,6 +364,7 @@ async function startServer(target, options, redis, workDir) {
       REDIS_URL: `redis://127.0.0.1:${redis.port}/1`, // its own database and key prefix
       REDIS_KEY_PREFIX: 'bench-ref',
       ...(options.referenceStore === 'sqlite' ? { REFERENCE_STORE: join(dir, 'reference.db') } : {}),
+      REFERENCE_CPU_US: String(options.referenceCpuUs),
       JWT_SECRET: jwtSecret,
     };
   }
@@ -1106,7 +1112,8 @@ async function main() {
     (options.serverNice > 0
       ? `, servers at nice ${options.serverNice}`
       : ", servers at the load generators' priority") +
-    (options.referenceStore === 'sqlite' ? ', the reference storing messages in SQLite' : '');
+    (options.referenceStore === 'sqlite' ? ', the reference storing messages in SQLite' : '') +
+    (options.referenceCpuUs > 0 ? `, the reference burning ${options.referenceCpuUs} µs of CPU per message` : '');
   if (options.scenario === 'answers')
     console.log(
       `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +

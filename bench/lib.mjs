@@ -14,6 +14,37 @@ export { sleep };
  */
 export const wallNow = () => performance.timeOrigin + performance.now();
 
+/** Per-second delivery histograms: 0.5 ms buckets up to 2 s, the last bucket for anything longer. */
+export const SECOND_BUCKET_MS = 0.5;
+export const SECOND_BUCKETS = 4_001;
+
+/**
+ * The p99 of each second of the load from the load generators' per-second histograms (Maps of second ->
+ * Uint32Array): element i is second i (NaN when nothing was sent in it). Shows how long a server takes
+ * to settle, which one window's p99 cannot.
+ */
+export function p99BySecond(histogramMaps) {
+  const merged = new Map();
+  for (const histograms of histogramMaps)
+    for (const [second, histogram] of histograms) {
+      if (!merged.has(second)) merged.set(second, new Uint32Array(SECOND_BUCKETS));
+      const into = merged.get(second);
+      for (let i = 0; i < histogram.length; i++) into[i] += histogram[i];
+    }
+  const seconds = merged.size > 0 ? Math.max(...merged.keys()) + 1 : 0;
+  return Array.from({ length: seconds }, (_, second) => {
+    const histogram = merged.get(second);
+    if (!histogram) return Number.NaN;
+    const rank = Math.ceil(histogram.reduce((total, n) => total + n, 0) * 0.99);
+    let seen = 0;
+    for (let i = 0; i < histogram.length; i++) {
+      seen += histogram[i];
+      if (seen >= rank) return (i + 1) * SECOND_BUCKET_MS; // the bucket's upper bound
+    }
+    return Number.NaN;
+  });
+}
+
 /** A loopback TCP port that was free a moment ago (the OS picks it). */
 export function freePort() {
   return new Promise((resolve, reject) => {

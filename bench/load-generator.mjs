@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import jwt from 'jsonwebtoken';
 import { io } from 'socket.io-client';
-import { answerTokens, bump, wallNow } from './lib.mjs';
+import { answerTokens, bump, SECOND_BUCKET_MS, SECOND_BUCKETS, wallNow } from './lib.mjs';
 
 /** Connections (and joins) in flight at once per process: a ramp, not a stampede. */
 const CONNECT_CONCURRENCY = 50;
@@ -25,7 +25,7 @@ const CONTENT = /^bench (\d+) (\d+) (\d+(?:\.\d+)?)$/;
 let options;
 const clients = [];
 let closing = false;
-let measureWindow = { start: Infinity, end: -Infinity };
+let measureWindow = { loadStart: Infinity, start: Infinity, end: -Infinity };
 
 const stats = {
   connectMs: [],
@@ -43,6 +43,8 @@ const stats = {
   latencies: new Float64Array(1024),
   latencyCount: 0,
   latencySeen: 0,
+  // Second of the load a message was sent in (warm-up included) -> histogram of its delivery latencies.
+  bySecond: new Map(),
   receivedInWindow: 0,
   misrouted: 0,
   deltas: 0, // message:delta received (answers scenario)
@@ -52,6 +54,15 @@ const stats = {
   cpu: undefined,
   loopDelay: undefined,
 };
+
+/** Counts a delivery in the histogram of the second of the load its message was sent in. */
+function addToSecond(sentAt, ms) {
+  const second = Math.floor((sentAt - measureWindow.loadStart) / 1_000);
+  if (second < 0) return;
+  let histogram = stats.bySecond.get(second);
+  if (!histogram) stats.bySecond.set(second, (histogram = new Uint32Array(SECOND_BUCKETS)));
+  histogram[Math.min(SECOND_BUCKETS - 1, Math.floor(ms / SECOND_BUCKET_MS))]++;
+}
 
 function addLatency(ms) {
   stats.latencySeen++;
@@ -151,6 +162,7 @@ function onMessage(client, message) {
   if (message.conversationId !== client.conversationId) stats.misrouted++;
   if (receivedAt >= measureWindow.start && receivedAt < measureWindow.end) stats.receivedInWindow++;
   const sentAt = Number(match[3]);
+  addToSecond(sentAt, receivedAt - sentAt);
   if (sentAt < measureWindow.start || sentAt >= measureWindow.end) return;
   const key = `${match[1]}:${match[2]}`;
   stats.received.set(key, (stats.received.get(key) ?? 0) + 1);
@@ -248,7 +260,7 @@ function send(client) {
 }
 
 function startLoad({ startAt, windowStart, windowEnd }) {
-  measureWindow = { start: windowStart, end: windowEnd };
+  measureWindow = { loadStart: startAt, start: windowStart, end: windowEnd };
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   setTimeout(
     () => {

@@ -19,6 +19,7 @@ import {
   freePort,
   httpGet,
   mergeCounts,
+  p99BySecond,
   percentile,
   printAlignedTable,
   processTree,
@@ -846,6 +847,8 @@ function summarize({ options, reports, members, conversations, connectSeconds, p
       p95: percentile(latencies, 95),
       p99: percentile(latencies, 99),
       max: latencies.length > 0 ? latencies[latencies.length - 1] : Number.NaN,
+      // Warm-up included: the first `options.warmup` entries are the seconds before the window.
+      p99BySecond: p99BySecond(reports.map((report) => report.bySecond)),
     },
     deliveredPerSecond: sum((report) => report.receivedInWindow) / options.duration,
     disconnects: mergeCounts(reports.map((report) => report.disconnects)),
@@ -940,7 +943,7 @@ function printTable(results) {
   printAlignedTable(header, lines);
 }
 
-function printDetails(results) {
+function printDetails(results, warmupSeconds) {
   for (const [target, result] of Object.entries(results)) {
     const lines = [];
     if (result.failed) lines.push(`failed: ${result.failed}`);
@@ -961,6 +964,12 @@ function printDetails(results) {
         lines.push(`${title}:`);
         for (const [message, n] of entries.slice(0, 20)) lines.push(`  ${String(n).padStart(7)}  ${message}`);
       }
+      const bySecond = result.latency.p99BySecond.map((ms) => fmt(ms, 0));
+      if (bySecond.length > 0)
+        lines.push(
+          'delivery p99 (ms) of each second of sending, warm-up | window: ' +
+            `${bySecond.slice(0, warmupSeconds).join(' ')} | ${bySecond.slice(warmupSeconds).join(' ')}`,
+        );
       if (result.skipped > 0) lines.push(`note: ${result.skipped} sends skipped (50 unacknowledged already)`);
       if (result.stillOutstanding > 0)
         lines.push(`note: ${result.stillOutstanding} acks still outstanding at the end`);
@@ -1113,7 +1122,9 @@ async function main() {
       ? `, servers at nice ${options.serverNice}`
       : ", servers at the load generators' priority") +
     (options.referenceStore === 'sqlite' ? ', the reference storing messages in SQLite' : '') +
-    (options.referenceCpuUs > 0 ? `, the reference burning ${options.referenceCpuUs} µs of CPU per message` : '');
+    (options.referenceCpuUs > 0
+      ? `, the reference burning ${options.referenceCpuUs} µs of CPU per message`
+      : '');
   if (options.scenario === 'answers')
     console.log(
       `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +
@@ -1178,7 +1189,7 @@ async function main() {
       const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
       console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
       printTable(results);
-      printDetails(results);
+      printDetails(results, options.warmup);
       printTargets(targetFigures(results));
     });
   if (options.rounds > 1 && options.scenario !== 'answers') printRounds(rounds);

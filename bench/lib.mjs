@@ -20,8 +20,8 @@ export const SECOND_BUCKETS = 4_001;
 
 /**
  * The p99 of each second of the load from the load generators' per-second histograms (Maps of second ->
- * Uint32Array): element i is second i (NaN when nothing was sent in it). Shows how long a server takes
- * to settle, which one window's p99 cannot.
+ * Uint32Array): element i is second i (NaN when nothing was sent in it; above 2,000: 2 s or more).
+ * Shows how long a server takes to settle, which one window's p99 cannot.
  */
 export function p99BySecond(histogramMaps) {
   const merged = new Map();

@@ -139,8 +139,9 @@ function burnCpu(us) {
 }
 
 async function runWorker() {
-  const insert = config.store
-    ? openStore().prepare(
+  const store = config.store ? openStore() : undefined;
+  const insert = store
+    ? store.prepare(
         'INSERT INTO messages (id, conversation_id, seq, role, author_id, content, status, ' +
           'client_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
@@ -261,7 +262,10 @@ async function runWorker() {
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS - 1_000).unref();
     chat.local.disconnectSockets(true);
     io.close();
-    Promise.allSettled([pub.quit(), sub.quit()]).then(() => process.exit(0));
+    Promise.allSettled([pub.quit(), sub.quit()]).then(() => {
+      store?.close();
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -19,9 +19,11 @@ export const SECOND_BUCKET_MS = 0.5;
 export const SECOND_BUCKETS = 4_001;
 
 /**
- * The p99 of each second of the load from the load generators' per-second histograms (Maps of second ->
- * Uint32Array): element i is second i (NaN when nothing was sent in it; above 2,000: 2 s or more).
- * Shows how long a server takes to settle, which one window's p99 cannot.
+ * The p99 of each second of sending, from the load generators' per-second histograms (Maps of second,
+ * counted from the window's start, -> Uint32Array): `{ firstSecond, p99 }`, p99[i] being second
+ * firstSecond + i (negative: warm-up). Each value is its bucket's upper bound (NaN when nothing sent
+ * in that second was delivered; above 2,000: 2 s or more). Shows how long a server takes to settle,
+ * which one window's p99 cannot.
  */
 export function p99BySecond(histogramMaps) {
   const merged = new Map();
@@ -31,9 +33,10 @@ export function p99BySecond(histogramMaps) {
       const into = merged.get(second);
       for (let i = 0; i < histogram.length; i++) into[i] += histogram[i];
     }
-  const seconds = merged.size > 0 ? Math.max(...merged.keys()) + 1 : 0;
-  return Array.from({ length: seconds }, (_, second) => {
-    const histogram = merged.get(second);
+  if (merged.size === 0) return { firstSecond: 0, p99: [] };
+  const firstSecond = Math.min(...merged.keys());
+  const p99 = Array.from({ length: Math.max(...merged.keys()) - firstSecond + 1 }, (_, i) => {
+    const histogram = merged.get(firstSecond + i);
     if (!histogram) return Number.NaN;
     const rank = Math.ceil(histogram.reduce((total, n) => total + n, 0) * 0.99);
     let seen = 0;
@@ -43,6 +46,7 @@ export function p99BySecond(histogramMaps) {
     }
     return Number.NaN;
   });
+  return { firstSecond, p99 };
 }
 
 /** A loopback TCP port that was free a moment ago (the OS picks it). */

@@ -25,7 +25,7 @@ const CONTENT = /^bench (\d+) (\d+) (\d+(?:\.\d+)?)$/;
 let options;
 const clients = [];
 let closing = false;
-let measureWindow = { loadStart: Infinity, start: Infinity, end: -Infinity };
+let measureWindow = { start: Infinity, end: -Infinity };
 
 const stats = {
   connectMs: [],
@@ -43,7 +43,8 @@ const stats = {
   latencies: new Float64Array(1024),
   latencyCount: 0,
   latencySeen: 0,
-  // Second of the load a message was sent in (warm-up included) -> histogram of its delivery latencies.
+  // Second a message was sent in, counted from the window's start (warm-up seconds negative) -> histogram
+  // of its delivery latencies.
   bySecond: new Map(),
   receivedInWindow: 0,
   misrouted: 0,
@@ -55,13 +56,13 @@ const stats = {
   loopDelay: undefined,
 };
 
-/** Counts a delivery in the histogram of the second of the load its message was sent in. */
+/** Counts a delivery in the histogram of the second its message was sent in. */
 function addToSecond(sentAt, ms) {
-  const second = Math.floor((sentAt - measureWindow.loadStart) / 1_000);
-  if (second < 0) return;
+  const second = Math.floor((sentAt - measureWindow.start) / 1_000);
   let histogram = stats.bySecond.get(second);
   if (!histogram) stats.bySecond.set(second, (histogram = new Uint32Array(SECOND_BUCKETS)));
-  histogram[Math.min(SECOND_BUCKETS - 1, Math.floor(ms / SECOND_BUCKET_MS))]++;
+  // Clamped at 0: send and receive stamps come from two processes' clocks, rounded to the microsecond.
+  histogram[Math.min(SECOND_BUCKETS - 1, Math.max(0, Math.floor(ms / SECOND_BUCKET_MS)))]++;
 }
 
 function addLatency(ms) {
@@ -260,7 +261,7 @@ function send(client) {
 }
 
 function startLoad({ startAt, windowStart, windowEnd }) {
-  measureWindow = { loadStart: startAt, start: windowStart, end: windowEnd };
+  measureWindow = { start: windowStart, end: windowEnd };
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   setTimeout(
     () => {

@@ -69,7 +69,8 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --keep               keep the temporary directory (server logs, SQLite file)
   --help
 
-  answers scenario (--clients, --rate, --duration, --warmup, --drain do not apply; --only is ours):
+  answers scenario (--clients, --rate, --duration, --warmup, --drain, --reference-store, --reference-cpu
+  do not apply; --only is ours):
   --members N          clients per conversation; the first one asks        (default 1)
   --answers-per-conversation N
                        questions each conversation asks, one after the other
@@ -847,8 +848,8 @@ function summarize({ options, reports, members, conversations, connectSeconds, p
       p95: percentile(latencies, 95),
       p99: percentile(latencies, 99),
       max: latencies.length > 0 ? latencies[latencies.length - 1] : Number.NaN,
-      // Warm-up included: the first `options.warmup` entries are the seconds before the window.
-      p99BySecond: p99BySecond(reports.map((report) => report.bySecond)),
+      // Warm-up included: seconds counted from the window's start, negative before it.
+      bySecond: p99BySecond(reports.map((report) => report.bySecond)),
     },
     deliveredPerSecond: sum((report) => report.receivedInWindow) / options.duration,
     disconnects: mergeCounts(reports.map((report) => report.disconnects)),
@@ -943,7 +944,7 @@ function printTable(results) {
   printAlignedTable(header, lines);
 }
 
-function printDetails(results, warmupSeconds) {
+function printDetails(results) {
   for (const [target, result] of Object.entries(results)) {
     const lines = [];
     if (result.failed) lines.push(`failed: ${result.failed}`);
@@ -964,11 +965,15 @@ function printDetails(results, warmupSeconds) {
         lines.push(`${title}:`);
         for (const [message, n] of entries.slice(0, 20)) lines.push(`  ${String(n).padStart(7)}  ${message}`);
       }
-      const bySecond = result.latency.p99BySecond.map((ms) => fmt(ms, 0));
-      if (bySecond.length > 0)
+      const { firstSecond, p99 } = result.latency.bySecond;
+      const seconds = p99.map((ms) =>
+        Number.isNaN(ms) ? 'n/a' : ms > 2_000 ? '>2000' : String(Math.round(ms)),
+      );
+      const warmup = Math.max(0, -firstSecond);
+      if (seconds.length > 0)
         lines.push(
           'delivery p99 (ms) of each second of sending, warm-up | window: ' +
-            `${bySecond.slice(0, warmupSeconds).join(' ')} | ${bySecond.slice(warmupSeconds).join(' ')}`,
+            `${seconds.slice(0, warmup).join(' ')} | ${seconds.slice(warmup).join(' ')}`,
         );
       if (result.skipped > 0) lines.push(`note: ${result.skipped} sends skipped (50 unacknowledged already)`);
       if (result.stillOutstanding > 0)
@@ -1121,8 +1126,10 @@ async function main() {
     (options.serverNice > 0
       ? `, servers at nice ${options.serverNice}`
       : ", servers at the load generators' priority") +
-    (options.referenceStore === 'sqlite' ? ', the reference storing messages in SQLite' : '') +
-    (options.referenceCpuUs > 0
+    (options.scenario === 'messages' && options.referenceStore === 'sqlite'
+      ? ', the reference storing messages in SQLite'
+      : '') +
+    (options.scenario === 'messages' && options.referenceCpuUs > 0
       ? `, the reference burning ${options.referenceCpuUs} µs of CPU per message`
       : '');
   if (options.scenario === 'answers')
@@ -1189,7 +1196,7 @@ async function main() {
       const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
       console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
       printTable(results);
-      printDetails(results, options.warmup);
+      printDetails(results);
       printTargets(targetFigures(results));
     });
   if (options.rounds > 1 && options.scenario !== 'answers') printRounds(rounds);

@@ -33,6 +33,12 @@ describe('configuration errors stop the process before any port opens', () => {
     ],
     ['a bad REDIS_MODE', { REDIS_MODE: 'replica' }, 'REDIS_MODE must be standalone, sentinel or cluster'],
     [
+      // Passes a redis:// pattern; only the URL parser refuses it (it used to crash the start with a stack).
+      'a REDIS_URL with an unencoded # in its password',
+      { REDIS_ENABLED: 'true', REDIS_URL: 'redis://:p#ss@127.0.0.1:6379' },
+      'REDIS_URL must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)',
+    ],
+    [
       'production without JWT_SECRET',
       { NODE_ENV: 'production', CORS_ORIGINS: 'https://chat.example.com' },
       'JWT_SECRET is required when NODE_ENV=production',

@@ -42,6 +42,29 @@ function Rule(
 const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
 const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
+
+const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
+
+/**
+ * `pattern`, and parsed as a WHATWG URL the way the clients parse it later, with a port (if any) from 1
+ * to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a password is refused here, naming the
+ * variable, instead of crashing the start with "Invalid URL".
+ */
+function isUrl(value: unknown, pattern: RegExp): boolean {
+  if (typeof value !== 'string' || !pattern.test(value)) return false;
+  try {
+    const { port } = new URL(value);
+    return port === '' || isPort(port);
+  } catch {
+    return false;
+  }
+}
+
+/** `host:port,…` with every port from 1 to 65535. */
+const isHostPortList = (value: unknown) =>
+  typeof value === 'string' &&
+  HOST_PORT_LIST.test(value) &&
+  value.split(',').every((item) => isPort(item.slice(item.lastIndexOf(':') + 1)));
 const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
 
 /** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
@@ -89,7 +112,10 @@ export class EnvironmentVariables {
   REDIS_ENABLED = false;
 
   @Transform(toTrimmed)
-  @IfSet(REDIS_URL, '$property must be a redis:// or rediss:// URL')
+  @Rule(
+    (v) => v === undefined || isUrl(v, REDIS_URL),
+    '$property must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)',
+  )
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'standalone' || typeof v === 'string',
     '$property is required when REDIS_ENABLED=true',
@@ -110,7 +136,10 @@ export class EnvironmentVariables {
   REDIS_MODE: 'standalone' | 'sentinel' | 'cluster' = 'standalone';
 
   @Transform(toTrimmed)
-  @IfSet(HOST_PORT_LIST, '$property must be a comma list of host:port')
+  @Rule(
+    (v) => v === undefined || isHostPortList(v),
+    '$property must be a comma list of host:port (port 1-65535)',
+  )
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
     '$property is required when REDIS_MODE=sentinel',
@@ -125,7 +154,10 @@ export class EnvironmentVariables {
   REDIS_SENTINEL_NAME?: string;
 
   @Transform(toTrimmed)
-  @IfSet(HOST_PORT_LIST, '$property must be a comma list of host:port')
+  @Rule(
+    (v) => v === undefined || isHostPortList(v),
+    '$property must be a comma list of host:port (port 1-65535)',
+  )
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'cluster' || typeof v === 'string',
     '$property is required when REDIS_MODE=cluster',
@@ -149,7 +181,7 @@ export class EnvironmentVariables {
   DATABASE_URL = 'sqlite:data/chat.db';
 
   @Transform(toTrimmed)
-  @Matches(HTTP_URL, { message: '$property must be an http:// or https:// URL' })
+  @Rule((v) => isUrl(v, HTTP_URL), '$property must be an http:// or https:// URL (port 1-65535)')
   OLLAMA_URL = 'http://localhost:11434';
 
   @Transform(toTrimmed)

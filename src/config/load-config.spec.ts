@@ -6,6 +6,8 @@ import { ConfigValidationError, loadConfig } from './load-config.js';
 const storage = mkdtempSync(join(tmpdir(), 'config-spec-'));
 const base = { STORAGE_DIR: storage };
 const SECRET = 'a-production-secret-of-at-least-32-chars!';
+const REDIS_URL_RULE =
+  'REDIS_URL must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -79,7 +81,11 @@ describe('loadConfig', () => {
     ],
     [{ REDIS_ENABLED: 'yes please' }, 'REDIS_ENABLED must be a boolean (true/false/1/0)'],
     [{ REDIS_ENABLED: 'true' }, 'REDIS_URL is required when REDIS_ENABLED=true'],
-    [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+    [{ REDIS_URL: 'http://cache:6379' }, REDIS_URL_RULE],
+    // Both pass a pattern but not the URL parser the Redis clients use: they must fail here, not at boot.
+    [{ REDIS_URL: 'redis://cache:99999' }, REDIS_URL_RULE],
+    [{ REDIS_URL: 'redis://:p#ss@cache:6379' }, REDIS_URL_RULE],
+    [{ REDIS_URL: 'redis://cache:0' }, REDIS_URL_RULE],
     [{ REDIS_DB: '99' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_DB: '-1' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_MODE: 'replica' }, 'REDIS_MODE must be standalone, sentinel or cluster'],
@@ -96,11 +102,14 @@ describe('loadConfig', () => {
       'REDIS_CLUSTER_NODES is required when REDIS_MODE=cluster',
     ],
     [{ REDIS_MODE: 'cluster', REDIS_DB: '3' }, 'REDIS_DB must be 0 when REDIS_MODE=cluster'],
-    [{ REDIS_SENTINELS: 'a:1,b' }, 'REDIS_SENTINELS must be a comma list of host:port'],
+    [{ REDIS_SENTINELS: 'a:1,b' }, 'REDIS_SENTINELS must be a comma list of host:port (port 1-65535)'],
+    [{ REDIS_SENTINELS: 'a:1,b:70000' }, 'REDIS_SENTINELS must be a comma list of host:port (port 1-65535)'],
+    [{ REDIS_CLUSTER_NODES: 'a:0' }, 'REDIS_CLUSTER_NODES must be a comma list of host:port (port 1-65535)'],
     [{ REDIS_KEY_PREFIX: 'has space' }, 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -'],
     [{ REDIS_SESSION_TTL: '5' }, 'REDIS_SESSION_TTL must be an integer number of seconds from 10 to 604800'],
     [{ DATABASE_URL: 'mysql://db/chat' }, 'DATABASE_URL must be sqlite:<path> or a postgres:// URL'],
-    [{ OLLAMA_URL: 'localhost:11434' }, 'OLLAMA_URL must be an http:// or https:// URL'],
+    [{ OLLAMA_URL: 'localhost:11434' }, 'OLLAMA_URL must be an http:// or https:// URL (port 1-65535)'],
+    [{ OLLAMA_URL: 'http://ollama:99999' }, 'OLLAMA_URL must be an http:// or https:// URL (port 1-65535)'],
     [{ OLLAMA_REQUIRED: 'maybe' }, 'OLLAMA_REQUIRED must be a boolean (true/false/1/0)'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV must be development, production or test'],
     [
@@ -153,6 +162,8 @@ describe('loadConfig', () => {
       ]),
     );
     expect(problems.join('\n')).not.toMatch(/hunter2|bogus|99/);
+    // PORT=x fails @IsInt, @Min and @Max alike: said once.
+    expect(problems.filter((line) => line.startsWith('PORT '))).toHaveLength(1);
     expect(problems.every((line) => !line.includes('\n'))).toBe(true);
   });
 

@@ -13,8 +13,9 @@ export class ConfigValidationError extends Error {
   }
 }
 
+/** One line per distinct problem: a non-number PORT fails @IsInt, @Min and @Max with the same message. */
 function messagesOf(errors: ValidationError[]): string[] {
-  return errors.flatMap((error) => Object.values(error.constraints ?? {}));
+  return [...new Set(errors.flatMap((error) => Object.values(error.constraints ?? {})))];
 }
 
 function parseHostPorts(list: string | undefined): HostPort[] {

@@ -113,6 +113,36 @@ describe('with Redis on', () => {
     expect(countOf(service.output, /Redis \w+ connection restored/)).toBe(3);
   });
 
+  it('with WORKERS > 1 and no worker up (its database unreachable): liveness 200, readiness the contract JSON 503', async () => {
+    // Nothing listens on port 1: no worker can open its database, so none ever listens.
+    const stuck = await ServiceProcess.launch({
+      WORKERS: '2',
+      REDIS_ENABLED: 'true',
+      REDIS_URL: redis.url,
+      DATABASE_URL: 'postgres://chat@127.0.0.1:1/chat',
+    });
+    try {
+      const health = async () => (await stuck.get('/api/health').catch(() => ({ status: 0 }))).status;
+      await waitFor(async () => stuck.alive && (await health()) === 200, {
+        timeoutMs: 15_000,
+        what: 'liveness',
+      });
+      expect(await stuck.get('/api/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      const ready = await stuck.get<Readiness>('/api/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatchObject({
+        status: 'not_ready',
+        checks: { database: false, ollama: false, redis: false, storage: false },
+        multi_worker_support: false,
+        workers: 2,
+      });
+      expect(ready.body.details.workers).toMatchObject({ status: 'down' });
+      expect(stuck.workerPorts().size).toBe(0);
+    } finally {
+      await stuck.stop('SIGKILL');
+    }
+  });
+
   it('exits 0 on SIGTERM within SHUTDOWN_GRACE_MS and quits its Redis connections', async () => {
     const observer = redis.client();
     const named = async () =>

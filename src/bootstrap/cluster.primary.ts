@@ -44,6 +44,7 @@ import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
+import { readinessWithoutWorker } from '../health/readiness-without-worker.js';
 import { ClusterMetrics } from '../metrics/cluster.metrics.js';
 import {
   STICKY_WORKER_FLAG,
@@ -275,10 +276,26 @@ class StickyPrimary {
     const { worker, reservation } = this.route(req.url, true);
     if (worker?.port === undefined) {
       if (reservation !== undefined) this.router.release(reservation);
-      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
-      return;
+      return void this.answerWithoutWorker(req, res);
     }
     this.proxy(req, res, worker, reservation);
+  }
+
+  /**
+   * No worker listens (start-up, or all of them restarting). Liveness is this process's own: 200, as the
+   * contract has it ("no dependency is checked"), so a worker that cannot start because its database is
+   * down leaves the pod unready instead of getting it restarted in a loop. Readiness: the contract's
+   * 503 JSON. Anything else: a plain 503 with Retry-After.
+   */
+  private answerWithoutWorker(req: IncomingMessage, res: ServerResponse): void {
+    const path = req.url?.split('?', 1)[0];
+    const json = (status: number, body: unknown): void =>
+      void res
+        .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+        .end(JSON.stringify(body));
+    if (req.method === 'GET' && path === '/api/health') return json(200, { status: 'ok' });
+    if (req.method === 'GET' && path === '/api/ready') return json(503, readinessWithoutWorker(this.config));
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
   }
 
   private proxy(

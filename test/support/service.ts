@@ -36,11 +36,14 @@ export class ServiceProcess {
   /** Resolves once stdout and stderr are closed: `output` is complete. */
   private readonly closed: Promise<void>;
 
+  private readonly workerCount: number;
+
   private constructor(
     readonly port: number,
     readonly dataDir: string,
     env: Record<string, string>,
   ) {
+    this.workerCount = env.WORKERS === 'auto' ? 2 : Number(env.WORKERS ?? 1);
     this.child = spawn(process.execPath, [MAIN], {
       cwd: dataDir,
       env: { PATH: process.env.PATH ?? '', HOME: dataDir, ...env },
@@ -79,7 +82,7 @@ export class ServiceProcess {
     });
   }
 
-  /** Launches and waits until `/api/health` answers. */
+  /** Launches and waits until `/api/health` answers (with WORKERS > 1, and a worker is ready). */
   static async start(env: Record<string, string> = {}): Promise<ServiceProcess> {
     const service = await ServiceProcess.launch(env);
     await service.waitForHealth();
@@ -98,7 +101,9 @@ export class ServiceProcess {
     await waitFor(
       async () => {
         if (!this.alive) throw new Error(`service exited early:\n${this.output}`);
-        return (await this.get('/api/health')).status === 200;
+        if ((await this.get('/api/health')).status !== 200) return false;
+        // With WORKERS > 1 the primary answers liveness itself, before any worker listens.
+        return this.workerCount <= 1 || this.workerPorts().size > 0;
       },
       { timeoutMs, intervalMs: 100, what: `the service on port ${this.port}` },
     );

@@ -1,0 +1,33 @@
+import type { AppConfig } from '../config/app-config.js';
+import type { ReadinessReport } from './readiness.service.js';
+import { securityProblems } from './security-posture.js';
+
+/**
+ * `GET /api/ready` as the primary answers it (WORKERS > 1) while no worker listens: at start, or while
+ * every worker is being restarted. The contract's JSON body, not_ready, every check false: no worker
+ * means nothing was checked, and nothing can serve.
+ */
+export function readinessWithoutWorker(
+  config: Pick<AppConfig, 'security' | 'redis' | 'server'>,
+): ReadinessReport {
+  const security = securityProblems(config);
+  return {
+    status: 'not_ready',
+    checks: { database: false, ollama: false, redis: false, storage: false },
+    security_validated: security.length === 0,
+    multi_worker_support: false,
+    workers: config.server.workers,
+    details: {
+      workers: {
+        status: 'down',
+        latency_ms: 0,
+        message: 'No worker is ready (starting, or restarting after a crash)',
+      },
+      security: {
+        status: security.length === 0 ? 'up' : 'down',
+        latency_ms: 0,
+        ...(security.length > 0 ? { message: security.join('; ') } : {}),
+      },
+    },
+  };
+}

@@ -159,6 +159,23 @@ describe('answers on 4 workers', () => {
     expect(prompt).toContain('Sticky sessions');
   });
 
+  it('caps a long answer by its UTF-8 bytes, so message:done stays under the 64 KiB event limit', async () => {
+    // 40,000 CJK characters, 120,000 bytes: a cap of 32,000 characters would still have kept 96,000 bytes.
+    ollama.script = { tokens: Array.from({ length: 100 }, () => '漢'.repeat(400)) };
+    const { id, sockets: members } = await room();
+    const dones = members.map((socket) => collect<Done>(socket, 'message:done'));
+    const deltas = collect<Delta>(members[0], 'message:delta');
+    await request(members[1], 'message:send', { conversationId: id, content: 'Write at length' });
+    await waitFor(() => dones.every((d) => d.length === 1), { what: 'message:done everywhere' });
+    const { content } = dones[0][0].message;
+    const bytes = Buffer.byteLength(content);
+    expect(bytes).toBeLessThanOrEqual(32 * 1024);
+    expect(bytes).toBeGreaterThan(32 * 1024 - 3); // filled up to the last whole character
+    expect(content).toBe('漢'.repeat(content.length));
+    expect(deltas.map((d) => d.delta).join('')).toBe(content);
+    expect(Buffer.byteLength(JSON.stringify(dones[1][0]))).toBeLessThan(64 * 1024);
+  });
+
   it('answers LLM_UNAVAILABLE within 5 s when Ollama is down, and keeps the user message', async () => {
     await ollama.stop();
     try {

@@ -8,6 +8,7 @@ import { LlmError, OllamaClient } from '../llm/ollama.client.js';
 import { AnswerMetrics } from '../metrics/answer.metrics.js';
 import { RETRIEVER, type Retriever } from '../retrieval/retriever.js';
 import { buildPrompt, HISTORY_MESSAGES } from './answer-prompt.js';
+import { asReference } from './answer-sources.js';
 import { AnswerProgressStore } from './answer-progress.store.js';
 import {
   type AuthUser,
@@ -186,7 +187,7 @@ export class AnswerService implements BeforeApplicationShutdown {
           signal.addEventListener('abort', () => reject(new Error('timed out'))),
         ),
       ]);
-      return found.slice(0, SOURCE_LIMIT);
+      return found.slice(0, SOURCE_LIMIT).map(asReference);
     } catch (error) {
       this.logger.warn({
         msg: `Retrieval failed, answering without sources: ${(error as Error).message}`,

@@ -22,8 +22,25 @@ export class LlmError extends Error {
 
 /** Attempts for a request Ollama refused before streaming (busy queue, connection refused): 1 + retries. */
 const MAX_ATTEMPTS = 3;
-/** Longest answer kept: the final `message:done` must stay far below the 64 KiB pub/sub event limit. */
-export const MAX_ANSWER_CHARS = 32_000;
+/**
+ * Longest answer kept, in UTF-8 bytes (what the Redis adapter publishes: a character count would let
+ * 32,000 CJK characters weigh 96 KB): the final `message:done` carries the whole answer and its
+ * sources, and must stay below the 64 KiB pub/sub event limit.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024;
+
+/** The longest prefix of `text` whose UTF-8 encoding fits in `bytes`, never cutting a character. */
+export function utf8Prefix(text: string, bytes: number): string {
+  if (Buffer.byteLength(text) <= bytes) return text;
+  let used = 0;
+  let end = 0;
+  for (const char of text) {
+    used += Buffer.byteLength(char);
+    if (used > bytes) break;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
 
 interface OllamaChunk {
   message?: { content?: string };
@@ -113,10 +130,10 @@ export class OllamaClient {
           if (chunk.error) throw new LlmError('LLM_UNAVAILABLE', `Ollama failed mid-answer: ${chunk.error}`);
           const text = chunk.message?.content ?? '';
           if (text) {
-            const room = MAX_ANSWER_CHARS - produced;
-            produced += Math.min(text.length, room);
-            yield text.slice(0, room);
-            if (produced >= MAX_ANSWER_CHARS) return;
+            const kept = utf8Prefix(text, MAX_ANSWER_BYTES - produced);
+            produced += Buffer.byteLength(kept);
+            if (kept) yield kept;
+            if (kept.length < text.length) return; // the cap cut it: the answer ends here
           }
           if (chunk.done) return;
         }

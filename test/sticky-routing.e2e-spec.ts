@@ -242,7 +242,7 @@ describe('@socket.io/sticky on the same keep-alive scenario (why the primary rou
 });
 
 describe('worker supervision', () => {
-  it('backs off re-forking a worker that crashes at boot, and keeps answering 503 meanwhile', async () => {
+  it('backs off re-forking a worker that crashes at boot, alive but unready meanwhile', async () => {
     const primary = await StickyPrimaryProcess.launch({ WORKERS: '2', STICKY_FIXTURE_MODE: 'crash-at-boot' });
     await primary.waitForOutput(/listening on http/);
     const crashCount = () =>
@@ -253,13 +253,20 @@ describe('worker supervision', () => {
     const before = crashCount();
     await sleep(3_000);
     const crashes = crashCount() - before;
-    const answer = await fetch(`${primary.baseUrl}/api/health`);
+    const [health, ready, other] = await Promise.all(
+      ['/api/health', '/api/ready', '/socket.io/?EIO=4&transport=polling'].map((path) =>
+        fetch(`${primary.baseUrl}${path}`),
+      ),
+    );
     await primary.stop('SIGKILL');
 
     // Without a backoff two slots would re-fork dozens of times in 3 s.
     expect(crashes).toBeLessThanOrEqual(10);
     expect(primary.output).toMatch(/starting a replacement in [1-9]\d{2,} ms/);
-    expect(answer.status).toBe(503);
+    // Liveness is the primary's own (restarting the pod would not make a worker boot); nothing is served.
+    expect(health.status).toBe(200);
+    expect(ready.status).toBe(503);
+    expect(other.status).toBe(503);
   });
 
   it('leaves no orphans: workers shut themselves down when the primary is killed', async () => {

@@ -45,6 +45,7 @@ import { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
 import { readinessWithoutWorker } from '../health/readiness-without-worker.js';
+import type { ReadinessReport } from '../health/readiness.service.js';
 import { ClusterMetrics } from '../metrics/cluster.metrics.js';
 import {
   STICKY_WORKER_FLAG,
@@ -118,6 +119,8 @@ class StickyPrimary {
   private readonly metrics: ClusterMetrics;
   private nextWorkerId = 1;
   private stopping?: { signal: NodeJS.Signals; failed: boolean };
+  /** `/api/ready` while no worker listens; computed once, as the configuration cannot change. */
+  private readonly unready: ReadinessReport;
 
   constructor(
     private readonly config: AppConfig,
@@ -130,6 +133,7 @@ class StickyPrimary {
     ];
     this.quickDeaths = new Array<number>(config.server.workers).fill(0);
     this.metrics = new ClusterMetrics(config.server.workers);
+    this.unready = readinessWithoutWorker(config);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket as Socket, head),
     );
@@ -294,7 +298,7 @@ class StickyPrimary {
         .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
         .end(JSON.stringify(body));
     if (req.method === 'GET' && path === '/api/health') return json(200, { status: 'ok' });
-    if (req.method === 'GET' && path === '/api/ready') return json(503, readinessWithoutWorker(this.config));
+    if (req.method === 'GET' && path === '/api/ready') return json(503, this.unready);
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
   }
 

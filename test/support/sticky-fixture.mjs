@@ -49,6 +49,9 @@ async function primary() {
       workers: Number(process.env.WORKERS ?? 4),
       shutdownGraceMs: Number(process.env.SHUTDOWN_GRACE_MS ?? 3_000),
     },
+    // Read by the primary's own readiness answer while no worker listens.
+    security: { corsOrigins: [] },
+    redis: { enabled: false },
   });
 }
 

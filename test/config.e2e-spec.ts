@@ -36,7 +36,8 @@ describe('configuration errors stop the process before any port opens', () => {
       // Passes a redis:// pattern; only the URL parser refuses it (it used to crash the start with a stack).
       'a REDIS_URL with an unencoded # in its password',
       { REDIS_ENABLED: 'true', REDIS_URL: 'redis://:p#ss@127.0.0.1:6379' },
-      'REDIS_URL must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)',
+      'REDIS_URL must be a redis:// or rediss:// URL with a host, a port from 1 to 65535 and no path, query ' +
+        'or fragment (the database goes in REDIS_DB; percent-encode @ : / # ? in a password)',
     ],
     [
       'production without JWT_SECRET',

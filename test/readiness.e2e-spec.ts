@@ -128,6 +128,9 @@ describe('with Redis on', () => {
         what: 'liveness',
       });
       expect(await stuck.get('/api/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      // As a worker (Express) answers: a trailing slash and HEAD too.
+      expect((await stuck.get('/api/health/')).status).toBe(200);
+      expect((await fetch(`${stuck.baseUrl}/api/health`, { method: 'HEAD' })).status).toBe(200);
       const ready = await stuck.get<Readiness>('/api/ready');
       expect(ready.status).toBe(503);
       expect(ready.body).toMatchObject({

@@ -100,7 +100,8 @@ interface WorkerProcess {
  * by Engine.IO sid, re-forks any that dies (backing off while they crash at boot), and on SIGTERM or
  * SIGINT forwards the signal and exits once they have exited: 0 when all of them exited cleanly, 1 if
  * one failed or they overran SHUTDOWN_GRACE_MS (+2 s). Resolves once listening and the workers are
- * forked (not yet ready: until one is, requests get 503); rejects if PORT cannot be bound.
+ * forked (not yet ready: until one is, liveness is answered here and everything else gets 503);
+ * rejects if PORT cannot be bound.
  */
 export async function runPrimary(config: AppConfig, options: RunPrimaryOptions = {}): Promise<void> {
   await new StickyPrimary(config, options).start();
@@ -292,13 +293,15 @@ class StickyPrimary {
    * 503 JSON. Anything else: a plain 503 with Retry-After.
    */
   private answerWithoutWorker(req: IncomingMessage, res: ServerResponse): void {
-    const path = req.url?.split('?', 1)[0];
+    // Express (the workers) ignores a trailing slash and answers HEAD like GET: so does this.
+    const path = req.url?.split('?', 1)[0].replace(/\/$/, '');
+    const read = req.method === 'GET' || req.method === 'HEAD';
     const json = (status: number, body: unknown): void =>
       void res
         .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
-        .end(JSON.stringify(body));
-    if (req.method === 'GET' && path === '/api/health') return json(200, { status: 'ok' });
-    if (req.method === 'GET' && path === '/api/ready') return json(503, this.unready);
+        .end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
+    if (read && path === '/api/health') return json(200, { status: 'ok' });
+    if (read && path === '/api/ready') return json(503, this.unready);
     res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
   }
 

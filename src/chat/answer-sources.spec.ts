@@ -18,11 +18,23 @@ describe('asReference: what a replaceable retriever returns, as an answer carrie
     });
   });
 
+  it('keeps the contract shape whatever a loose retriever returns, and drops what is not a source', () => {
+    expect(asReference({ id: 42, title: undefined, snippet: { html: '<p>' }, score: Number.NaN })).toEqual({
+      id: '42',
+      title: '',
+      snippet: '',
+      score: 0,
+    });
+    expect(asReference({ id: 'd', title: 't', snippet: 's', score: '0.9' })).toMatchObject({ score: 0 });
+    expect(asReference(null)).toBeUndefined();
+    expect(asReference('a source')).toBeUndefined();
+  });
+
   it('never leaves half of a surrogate pair at the cut', () => {
     // An emoji is two UTF-16 units; the cut falls between them.
     const snippet = 'a' + '😀'.repeat(SNIPPET_MAX_CHARS);
-    const { snippet: kept } = asReference({ id: 'd', title: 't', snippet, score: 0 });
+    const kept = asReference({ id: 'd', title: 't', snippet, score: 0 })?.snippet;
     expect(kept).toBe('a' + '😀'.repeat((SNIPPET_MAX_CHARS - 2) / 2));
-    expect(Buffer.from(kept, 'utf8').toString('utf8')).toBe(kept); // no lone surrogate (it would become U+FFFD)
+    expect(Buffer.from(kept ?? '', 'utf8').toString('utf8')).toBe(kept); // no lone surrogate (it would become U+FFFD)
   });
 });

@@ -12,15 +12,21 @@ function cut(text: string, max: number): string {
 }
 
 /**
- * A retrieved source as the answer carries it. A replaceable retriever may return whole passages:
- * its texts are cut here, so `message:done` (the answer and its sources, through Redis) stays under
- * the 64 KiB event limit whatever retriever is plugged in.
+ * A retrieved source as the answer carries it (and as the prompt quotes it). A replaceable retriever
+ * may return whole passages or loose shapes: texts are cut here, so `message:done` (the answer and its
+ * sources, through Redis) stays under the 64 KiB event limit whatever retriever is plugged in, and
+ * every source keeps the contract's `{ id, title, snippet, score }` shape. Undefined for an entry that
+ * is not an object.
  */
-export function asReference(source: MessageSource): MessageSource {
+export function asReference(source: unknown): MessageSource | undefined {
+  if (typeof source !== 'object' || source === null) return undefined;
+  const { id, title, snippet, score } = source as Partial<Record<keyof MessageSource, unknown>>;
+  const text = (value: unknown) =>
+    typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
   return {
-    id: cut(String(source.id), SOURCE_LABEL_MAX_CHARS),
-    title: cut(String(source.title), SOURCE_LABEL_MAX_CHARS),
-    snippet: cut(String(source.snippet), SNIPPET_MAX_CHARS),
-    score: source.score,
+    id: cut(text(id), SOURCE_LABEL_MAX_CHARS),
+    title: cut(text(title), SOURCE_LABEL_MAX_CHARS),
+    snippet: cut(text(snippet), SNIPPET_MAX_CHARS),
+    score: typeof score === 'number' && Number.isFinite(score) ? score : 0,
   };
 }

@@ -187,7 +187,10 @@ export class AnswerService implements BeforeApplicationShutdown {
           signal.addEventListener('abort', () => reject(new Error('timed out'))),
         ),
       ]);
-      return found.slice(0, SOURCE_LIMIT).map(asReference);
+      return found
+        .slice(0, SOURCE_LIMIT)
+        .map(asReference)
+        .filter((source) => source !== undefined);
     } catch (error) {
       this.logger.warn({
         msg: `Retrieval failed, answering without sources: ${(error as Error).message}`,

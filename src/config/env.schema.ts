@@ -46,18 +46,37 @@ const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
 const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
 
 /**
- * `pattern`, and parsed as a WHATWG URL the way the clients parse it later, with a port (if any) from 1
- * to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a password is refused here, naming the
- * variable, instead of crashing the start with "Invalid URL".
+ * Parsed as a WHATWG URL the way the clients parse it later (`undefined` when it does not parse), with
+ * a host and a port (if any) from 1 to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a
+ * password is refused here, naming the variable, instead of crashing the start with "Invalid URL".
  */
-function isUrl(value: unknown, pattern: RegExp): boolean {
-  if (typeof value !== 'string' || !pattern.test(value)) return false;
+function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
+  if (typeof value !== 'string' || !pattern.test(value)) return undefined;
   try {
-    const { port } = new URL(value);
-    return port === '' || isPort(port);
+    const url = new URL(value);
+    return url.hostname !== '' && (url.port === '' || isPort(url.port)) ? url : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * No path, query or fragment: ioredis reads a database from the path and options (a password among
+ * them) from the query, which would override REDIS_DB and slip past the log redaction.
+ */
+function isRedisUrl(value: unknown): boolean {
+  const url = parsedUrl(value, REDIS_URL);
+  return (
+    url !== undefined && (url.pathname === '' || url.pathname === '/') && url.search === '' && url.hash === ''
+  );
+}
+
+/** No credentials (fetch refuses them, quoting the whole URL in its error), query or fragment. */
+function isOllamaUrl(value: unknown): boolean {
+  const url = parsedUrl(value, HTTP_URL);
+  return (
+    url !== undefined && url.username === '' && url.password === '' && url.search === '' && url.hash === ''
+  );
 }
 
 /** `host:port,…` with every port from 1 to 65535. */
@@ -113,8 +132,9 @@ export class EnvironmentVariables {
 
   @Transform(toTrimmed)
   @Rule(
-    (v) => v === undefined || isUrl(v, REDIS_URL),
-    '$property must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)',
+    (v) => v === undefined || isRedisUrl(v),
+    '$property must be a redis:// or rediss:// URL with a host, a port from 1 to 65535 and no path, query ' +
+      'or fragment (the database goes in REDIS_DB; percent-encode @ : / # ? in a password)',
   )
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'standalone' || typeof v === 'string',
@@ -181,7 +201,11 @@ export class EnvironmentVariables {
   DATABASE_URL = 'sqlite:data/chat.db';
 
   @Transform(toTrimmed)
-  @Rule((v) => isUrl(v, HTTP_URL), '$property must be an http:// or https:// URL (port 1-65535)')
+  @Rule(
+    isOllamaUrl,
+    '$property must be an http:// or https:// URL with a host, a port from 1 to 65535 and no credentials, ' +
+      'query or fragment',
+  )
   OLLAMA_URL = 'http://localhost:11434';
 
   @Transform(toTrimmed)

@@ -7,7 +7,11 @@ const storage = mkdtempSync(join(tmpdir(), 'config-spec-'));
 const base = { STORAGE_DIR: storage };
 const SECRET = 'a-production-secret-of-at-least-32-chars!';
 const REDIS_URL_RULE =
-  'REDIS_URL must be a redis:// or rediss:// URL (port 1-65535; percent-encode @ : / # ? in a password)';
+  'REDIS_URL must be a redis:// or rediss:// URL with a host, a port from 1 to 65535 and no path, query ' +
+  'or fragment (the database goes in REDIS_DB; percent-encode @ : / # ? in a password)';
+const OLLAMA_URL_RULE =
+  'OLLAMA_URL must be an http:// or https:// URL with a host, a port from 1 to 65535 and no credentials, ' +
+  'query or fragment';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -86,6 +90,12 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'redis://cache:99999' }, REDIS_URL_RULE],
     [{ REDIS_URL: 'redis://:p#ss@cache:6379' }, REDIS_URL_RULE],
     [{ REDIS_URL: 'redis://cache:0' }, REDIS_URL_RULE],
+    [{ REDIS_URL: 'redis:///' }, REDIS_URL_RULE],
+    // ioredis would take the database from the path and a password from the query (unredacted in logs).
+    [{ REDIS_URL: 'redis://cache:6379/2' }, REDIS_URL_RULE],
+    [{ REDIS_URL: 'redis://cache:6379?password=hunter2' }, REDIS_URL_RULE],
+    // An all-digit password with an unencoded #: parses, as host "u" port 123 and a fragment.
+    [{ REDIS_URL: 'redis://u:123#4@cache:6379' }, REDIS_URL_RULE],
     [{ REDIS_DB: '99' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_DB: '-1' }, 'REDIS_DB must be an integer from 0 to 15'],
     [{ REDIS_MODE: 'replica' }, 'REDIS_MODE must be standalone, sentinel or cluster'],
@@ -108,8 +118,11 @@ describe('loadConfig', () => {
     [{ REDIS_KEY_PREFIX: 'has space' }, 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -'],
     [{ REDIS_SESSION_TTL: '5' }, 'REDIS_SESSION_TTL must be an integer number of seconds from 10 to 604800'],
     [{ DATABASE_URL: 'mysql://db/chat' }, 'DATABASE_URL must be sqlite:<path> or a postgres:// URL'],
-    [{ OLLAMA_URL: 'localhost:11434' }, 'OLLAMA_URL must be an http:// or https:// URL (port 1-65535)'],
-    [{ OLLAMA_URL: 'http://ollama:99999' }, 'OLLAMA_URL must be an http:// or https:// URL (port 1-65535)'],
+    [{ OLLAMA_URL: 'localhost:11434' }, OLLAMA_URL_RULE],
+    [{ OLLAMA_URL: 'http://ollama:99999' }, OLLAMA_URL_RULE],
+    // fetch refuses credentials, quoting the whole URL (password included) in its error.
+    [{ OLLAMA_URL: 'http://user:secret@ollama:11434' }, OLLAMA_URL_RULE],
+    [{ OLLAMA_URL: 'http://ollama:11434#x' }, OLLAMA_URL_RULE],
     [{ OLLAMA_REQUIRED: 'maybe' }, 'OLLAMA_REQUIRED must be a boolean (true/false/1/0)'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV must be development, production or test'],
     [
@@ -144,6 +157,16 @@ describe('loadConfig', () => {
     ],
   ])('rejects %j: "%s"', (env, message) => {
     expect(problemsOf(env)).toContain(message);
+  });
+
+  it.each([
+    'redis://127.0.0.1:6379',
+    'redis://[::1]:6379',
+    'rediss://chat:p%23ss@cache.example.com:6380',
+    'redis://cache',
+    'redis://cache:6379/',
+  ])('accepts REDIS_URL %s', (url) => {
+    expect(problemsOf({ REDIS_ENABLED: 'true', REDIS_URL: url })).toEqual([]);
   });
 
   it('reports every problem at once, one line each, and never a value', () => {

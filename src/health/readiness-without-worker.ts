@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessReport } from './readiness.service.js';
-import { securityProblems } from './security-posture.js';
+import { securityDetail, securityProblems } from './security-posture.js';
 
 /**
  * `GET /api/ready` as the primary answers it (WORKERS > 1) while no worker listens: at start, or while
@@ -23,11 +23,7 @@ export function readinessWithoutWorker(
         latency_ms: 0,
         message: 'No worker is ready (starting, or restarting after a crash)',
       },
-      security: {
-        status: security.length === 0 ? 'up' : 'down',
-        latency_ms: 0,
-        ...(security.length > 0 ? { message: security.join('; ') } : {}),
-      },
+      security: securityDetail(security),
     },
   };
 }

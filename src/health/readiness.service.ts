@@ -7,7 +7,7 @@ import { OllamaHealthIndicator } from '../llm/ollama.health.js';
 import { RedisHealthIndicator } from '../redis/redis.health.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { RedisManager } from '../redis/redis.manager.js';
-import { securityProblems } from './security-posture.js';
+import { securityDetail, securityProblems } from './security-posture.js';
 import { ShutdownState } from './shutdown-state.js';
 import { StorageHealthIndicator } from './storage.health.js';
 
@@ -107,11 +107,7 @@ export class ReadinessService {
       workers: this.workers,
       details: {
         ...details,
-        security: {
-          status: this.securityIssues.length === 0 ? 'up' : 'down',
-          latency_ms: 0,
-          ...(this.securityIssues.length > 0 ? { message: this.securityIssues.join('; ') } : {}),
-        },
+        security: securityDetail(this.securityIssues),
       },
     };
   }

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
+import type { CheckDetail } from './readiness.service.js';
 
 /** Secrets shorter than this are guessable by brute force against HS256. */
 export const MIN_JWT_SECRET_LENGTH = 32;
@@ -34,4 +35,13 @@ function redisIsProtected(config: Pick<AppConfig, 'redis'>): boolean {
           (n) => n.host,
         );
   return hosts.every((host) => LOOPBACK_HOSTS.has(host));
+}
+
+/** The `security` entry of readiness `details`: up, or down with the reasons. */
+export function securityDetail(problems: string[]): CheckDetail {
+  return {
+    status: problems.length === 0 ? 'up' : 'down',
+    latency_ms: 0,
+    ...(problems.length > 0 ? { message: problems.join('; ') } : {}),
+  };
 }

@@ -12,4 +12,11 @@ describe('utf8Prefix', () => {
     expect(utf8Prefix('ab😀c', 6)).toBe('ab😀');
     expect(utf8Prefix('é', 1)).toBe('');
   });
+
+  it('has nothing to give from a spent budget, and counts a lone surrogate as the 3 bytes it is sent as', () => {
+    expect(utf8Prefix('abc', 0)).toBe('');
+    expect(utf8Prefix('abc', -5)).toBe('');
+    expect(utf8Prefix('a\ud800b', 4)).toBe('a\ud800');
+    expect(utf8Prefix('a\ud800b', 3)).toBe('a');
+  });
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertNoLeaks, registerSecret, registerUrlPassword } from './log-audit.js';
 import { freePort, waitFor } from './ports.js';
@@ -43,7 +43,7 @@ export class ServiceProcess {
     readonly dataDir: string,
     env: Record<string, string>,
   ) {
-    this.workerCount = env.WORKERS === 'auto' ? 2 : Number(env.WORKERS ?? 1);
+    this.workerCount = env.WORKERS === 'auto' ? availableParallelism() : Number(env.WORKERS ?? 1);
     this.child = spawn(process.execPath, [MAIN], {
       cwd: dataDir,
       env: { PATH: process.env.PATH ?? '', HOME: dataDir, ...env },

@@ -42,6 +42,7 @@ function Rule(
 const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
 const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
+const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
 
 const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
 
@@ -84,7 +85,6 @@ const isHostPortList = (value: unknown) =>
   typeof value === 'string' &&
   HOST_PORT_LIST.test(value) &&
   value.split(',').every((item) => isPort(item.slice(item.lastIndexOf(':') + 1)));
-const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
 
 /** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
 const IfSet = (pattern: RegExp, message: string) =>

@@ -294,7 +294,7 @@ class StickyPrimary {
    */
   private answerWithoutWorker(req: IncomingMessage, res: ServerResponse): void {
     // Express (the workers) ignores a trailing slash and answers HEAD like GET: so does this.
-    const path = req.url?.split('?', 1)[0].replace(/\/$/, '');
+    const path = pathOf(req.url)?.replace(/\/$/, '');
     const read = req.method === 'GET' || req.method === 'HEAD';
     const json = (status: number, body: unknown): void =>
       void res
@@ -422,8 +422,13 @@ class StickyPrimary {
   }
 }
 
+/** A request URL's path, without its query. */
+function pathOf(url: string | undefined): string | undefined {
+  return url?.split('?', 1)[0];
+}
+
 function isMetricsPath(url: string | undefined): boolean {
-  return url === '/metrics' || url?.startsWith('/metrics?') === true;
+  return pathOf(url) === '/metrics';
 }
 
 /**

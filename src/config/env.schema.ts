@@ -87,8 +87,8 @@ const isHostPortList = (value: unknown) =>
   value.split(',').every((item) => isPort(item.slice(item.lastIndexOf(':') + 1)));
 
 /** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
-const IfSet = (pattern: RegExp, message: string) =>
-  Rule((v) => v === undefined || (typeof v === 'string' && pattern.test(v)), message);
+const IfSet = (check: (value: string) => boolean, message: string) =>
+  Rule((v) => v === undefined || (typeof v === 'string' && check(v)), message);
 
 const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
 const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';
@@ -131,8 +131,8 @@ export class EnvironmentVariables {
   REDIS_ENABLED = false;
 
   @Transform(toTrimmed)
-  @Rule(
-    (v) => v === undefined || isRedisUrl(v),
+  @IfSet(
+    isRedisUrl,
     '$property must be a redis:// or rediss:// URL with a host, a port from 1 to 65535 and no path, query ' +
       'or fragment (the database goes in REDIS_DB; percent-encode @ : / # ? in a password)',
   )
@@ -156,10 +156,7 @@ export class EnvironmentVariables {
   REDIS_MODE: 'standalone' | 'sentinel' | 'cluster' = 'standalone';
 
   @Transform(toTrimmed)
-  @Rule(
-    (v) => v === undefined || isHostPortList(v),
-    '$property must be a comma list of host:port (port 1-65535)',
-  )
+  @IfSet(isHostPortList, '$property must be a comma list of host:port (port 1-65535)')
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'sentinel' || typeof v === 'string',
     '$property is required when REDIS_MODE=sentinel',
@@ -174,10 +171,7 @@ export class EnvironmentVariables {
   REDIS_SENTINEL_NAME?: string;
 
   @Transform(toTrimmed)
-  @Rule(
-    (v) => v === undefined || isHostPortList(v),
-    '$property must be a comma list of host:port (port 1-65535)',
-  )
+  @IfSet(isHostPortList, '$property must be a comma list of host:port (port 1-65535)')
   @Rule(
     (v, env) => !redisOn(env) || env.REDIS_MODE !== 'cluster' || typeof v === 'string',
     '$property is required when REDIS_MODE=cluster',
@@ -248,7 +242,7 @@ export class EnvironmentVariables {
   JWT_SECRET?: string;
 
   @Transform(toTrimmed)
-  @IfSet(ORIGIN_LIST, '$property must be * or a comma list of http(s)://host[:port] origins')
+  @IfSet((v) => ORIGIN_LIST.test(v), '$property must be * or a comma list of http(s)://host[:port] origins')
   @Rule(
     (v, env) => !isProduction(env) || typeof v === 'string',
     '$property is required when NODE_ENV=production',

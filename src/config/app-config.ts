@@ -13,6 +13,10 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** SIGTERM: readiness 503 for this long before the sockets are closed (load balancer catch-up). */
   shutdownDrainDelayMs: number;
+  /** Client connections one process keeps open at once (MAX_HTTP_CONNECTIONS). */
+  maxHttpConnections: number;
+  /** Liveness-only port (PROBE_PORT); unset: liveness is on PORT only. */
+  probePort?: number;
 }
 
 export interface RedisConfig {
@@ -54,6 +58,8 @@ export interface SecurityConfig {
   jwtSecret?: string;
   /** Empty means "not configured" (development only); `['*']` means any origin. */
   corsOrigins: string[];
+  /** Live sockets per user across all workers and instances (MAX_CONNECTIONS_PER_USER). */
+  maxConnectionsPerUser: number;
 }
 
 export interface AppConfig {

@@ -1,97 +1,20 @@
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, Matches, Max, Min, MinLength, registerDecorator } from 'class-validator';
-
-/** `true/false/1/0` (any case); anything else stays as given so @IsBoolean rejects it. */
-function toBoolean({ value }: { value: unknown }): unknown {
-  if (typeof value !== 'string') return value;
-  const normalized = value.trim().toLowerCase();
-  if (normalized === 'true' || normalized === '1') return true;
-  if (normalized === 'false' || normalized === '0') return false;
-  return value;
-}
-
-/** Whole numbers only: "3.5", "12abc" and "" become NaN so @IsInt rejects them. */
-function toInteger({ value }: { value: unknown }): unknown {
-  if (typeof value !== 'string') return value;
-  return /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
-}
-
-function toTrimmed({ value }: { value: unknown }): unknown {
-  return typeof value === 'string' ? value.trim() : value;
-}
-
-let ruleCount = 0;
-
-/** A rule that may look across fields: `check` sees the whole (already converted) environment. */
-function Rule(
-  check: (value: unknown, env: EnvironmentVariables) => boolean,
-  message: string,
-): PropertyDecorator {
-  // Each rule needs its own name: class-validator keys a property's failures by it.
-  const name = `rule${++ruleCount}`;
-  return (target, propertyName) =>
-    registerDecorator({
-      name,
-      target: target.constructor,
-      propertyName: String(propertyName),
-      options: { message },
-      validator: { validate: (value, args) => check(value, args?.object as EnvironmentVariables) },
-    });
-}
-
-const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
-const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
-const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
-const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
-
-const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
-
-/**
- * Parsed as a WHATWG URL the way the clients parse it later (`undefined` when it does not parse), with
- * a host and a port (if any) from 1 to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a
- * password is refused here, naming the variable, instead of crashing the start with "Invalid URL".
- */
-function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
-  if (typeof value !== 'string' || !pattern.test(value)) return undefined;
-  try {
-    const url = new URL(value);
-    return url.hostname !== '' && (url.port === '' || isPort(url.port)) ? url : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * No path, query or fragment: ioredis reads a database from the path and options (a password among
- * them) from the query, which would override REDIS_DB and slip past the log redaction.
- */
-function isRedisUrl(value: unknown): boolean {
-  const url = parsedUrl(value, REDIS_URL);
-  return (
-    url !== undefined && (url.pathname === '' || url.pathname === '/') && url.search === '' && url.hash === ''
-  );
-}
-
-/** No credentials (fetch refuses them, quoting the whole URL in its error), query or fragment. */
-function isOllamaUrl(value: unknown): boolean {
-  const url = parsedUrl(value, HTTP_URL);
-  return (
-    url !== undefined && url.username === '' && url.password === '' && url.search === '' && url.hash === ''
-  );
-}
-
-/** `host:port,…` with every port from 1 to 65535. */
-const isHostPortList = (value: unknown) =>
-  typeof value === 'string' &&
-  HOST_PORT_LIST.test(value) &&
-  value.split(',').every((item) => isPort(item.slice(item.lastIndexOf(':') + 1)));
-
-/** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
-const IfSet = (check: (value: string) => boolean, message: string) =>
-  Rule((v) => v === undefined || (typeof v === 'string' && check(v)), message);
-
-const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
-const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';
+import { IsBoolean, IsIn, IsInt, Matches, Max, Min, MinLength } from 'class-validator';
+import {
+  IfSet,
+  ORIGIN_LIST,
+  Rule,
+  isHostPortList,
+  isOllamaUrl,
+  isPlaceholderSecret,
+  isPort,
+  isProduction,
+  isRedisUrl,
+  redisOn,
+  toBoolean,
+  toInteger,
+  toTrimmed,
+} from './env-rules.js';
 
 /**
  * Every variable the service reads (CONTRACT section 1), as the raw environment after conversion.
@@ -239,6 +162,11 @@ export class EnvironmentVariables {
     (v, env) => !isProduction(env) || typeof v !== 'string' || v.length >= 32,
     '$property must be at least 32 characters when NODE_ENV=production',
   )
+  @Rule(
+    (v, env) => !isProduction(env) || typeof v !== 'string' || !isPlaceholderSecret(v),
+    '$property is a placeholder (the example value, or it contains change-me or example): generate one, ' +
+      'e.g. `openssl rand -base64 48`',
+  )
   JWT_SECRET?: string;
 
   @Transform(toTrimmed)
@@ -269,4 +197,30 @@ export class EnvironmentVariables {
     '$property must be less than SHUTDOWN_GRACE_MS',
   )
   SHUTDOWN_DRAIN_DELAY_MS = 1000;
+
+  /** Live sockets one user may hold across all workers and instances; one more is refused. */
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer from 1 to 10000' })
+  @Min(1, { message: '$property must be an integer from 1 to 10000' })
+  @Max(10000, { message: '$property must be an integer from 1 to 10000' })
+  MAX_CONNECTIONS_PER_USER = 20;
+
+  /**
+   * Client connections one process keeps open at once (the primary, or a lone worker); more are
+   * closed as they arrive. Lowered at start to what the process's descriptor limit allows.
+   */
+  @Transform(toInteger)
+  @IsInt({ message: '$property must be an integer from 100 to 1000000' })
+  @Min(100, { message: '$property must be an integer from 100 to 1000000' })
+  @Max(1000000, { message: '$property must be an integer from 100 to 1000000' })
+  MAX_HTTP_CONNECTIONS = 10000;
+
+  /** A second port answering only liveness, so a probe is served while client connections are exhausted. */
+  @Transform(toInteger)
+  @Rule(
+    (v) => v === undefined || (Number.isInteger(v) && isPort(String(v))),
+    '$property must be an integer from 1 to 65535',
+  )
+  @Rule((v, env) => v === undefined || v !== env.PORT, '$property must differ from PORT')
+  PROBE_PORT?: number;
 }

@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       workers: 1,
       shutdownGraceMs: 10000,
       shutdownDrainDelayMs: 1000,
+      maxHttpConnections: 10000,
     });
     expect(config.redis).toMatchObject({
       enabled: false,
@@ -50,7 +51,7 @@ describe('loadConfig', () => {
       idleTimeoutMs: 30000,
       assistantEnabled: true,
     });
-    expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [] });
+    expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [], maxConnectionsPerUser: 20 });
   });
 
   it('treats an empty variable as unset', () => {
@@ -133,6 +134,20 @@ describe('loadConfig', () => {
       { NODE_ENV: 'production', JWT_SECRET: 'short', CORS_ORIGINS: 'https://chat.example.com' },
       'JWT_SECRET must be at least 32 characters when NODE_ENV=production',
     ],
+    ...[
+      'change-me-to-at-least-32-random-characters',
+      'a-real-looking-secret-but-CHANGEME-0123456',
+      'this-is-an-example-secret-of-forty-chars!!',
+    ].map((secret): [Record<string, string>, string] => [
+      { NODE_ENV: 'production', JWT_SECRET: secret, CORS_ORIGINS: 'https://chat.example.com' },
+      'JWT_SECRET is a placeholder (the example value, or it contains change-me or example): generate one, ' +
+        'e.g. `openssl rand -base64 48`',
+    ]),
+    [{ MAX_CONNECTIONS_PER_USER: '0' }, 'MAX_CONNECTIONS_PER_USER must be an integer from 1 to 10000'],
+    [{ MAX_HTTP_CONNECTIONS: '10' }, 'MAX_HTTP_CONNECTIONS must be an integer from 100 to 1000000'],
+    [{ PROBE_PORT: '70000' }, 'PROBE_PORT must be an integer from 1 to 65535'],
+    [{ PROBE_PORT: 'x' }, 'PROBE_PORT must be an integer from 1 to 65535'],
+    [{ PORT: '3000', PROBE_PORT: '3000' }, 'PROBE_PORT must differ from PORT'],
     [{ NODE_ENV: 'production', JWT_SECRET: SECRET }, 'CORS_ORIGINS is required when NODE_ENV=production'],
     [
       { NODE_ENV: 'production', JWT_SECRET: SECRET, CORS_ORIGINS: '*' },

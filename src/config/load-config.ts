@@ -65,6 +65,8 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       workers: env.WORKERS === 'auto' ? availableParallelism() : env.WORKERS,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
+      maxHttpConnections: env.MAX_HTTP_CONNECTIONS,
+      probePort: env.PROBE_PORT,
     },
     redis: {
       enabled: env.REDIS_ENABLED,
@@ -92,6 +94,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
     security: {
       jwtSecret: env.JWT_SECRET,
       corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((origin) => origin.trim()) : [],
+      maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
     },
   };
 }

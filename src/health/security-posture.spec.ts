@@ -9,6 +9,7 @@ const secure: AppConfig = {
     workers: 4,
     shutdownGraceMs: 10000,
     shutdownDrainDelayMs: 1000,
+    maxHttpConnections: 10000,
   },
   redis: {
     enabled: true,
@@ -30,7 +31,11 @@ const secure: AppConfig = {
     assistantEnabled: true,
   },
   storage: { dir: './data' },
-  security: { jwtSecret: 'x'.repeat(32), corsOrigins: ['https://chat.example.com'] },
+  security: {
+    jwtSecret: 'x'.repeat(32),
+    corsOrigins: ['https://chat.example.com'],
+    maxConnectionsPerUser: 20,
+  },
 };
 
 const withRedisUrl = (url: string): AppConfig => ({ ...secure, redis: { ...secure.redis, url } });
@@ -41,11 +46,25 @@ describe('securityProblems', () => {
   });
 
   it('flags a weak or missing secret, and open CORS', () => {
-    expect(securityProblems({ ...secure, security: { jwtSecret: 'short', corsOrigins: ['*'] } })).toEqual([
-      'JWT_SECRET is missing or shorter than 32 characters',
+    expect(
+      securityProblems({
+        ...secure,
+        security: { ...secure.security, jwtSecret: 'short', corsOrigins: ['*'] },
+      }),
+    ).toEqual([
+      'JWT_SECRET is missing, a placeholder or shorter than 32 characters',
       'CORS_ORIGINS is not an explicit list',
     ]);
-    expect(securityProblems({ ...secure, security: { corsOrigins: [] } })).toHaveLength(2);
+    const placeholder = { ...secure.security, jwtSecret: 'change-me-to-at-least-32-random-characters' };
+    expect(securityProblems({ ...secure, security: placeholder })).toEqual([
+      'JWT_SECRET is missing, a placeholder or shorter than 32 characters',
+    ]);
+    expect(
+      securityProblems({
+        ...secure,
+        security: { ...secure.security, jwtSecret: undefined, corsOrigins: [] },
+      }),
+    ).toHaveLength(2);
   });
 
   it('accepts remote Redis only with a password or TLS', () => {

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
+import { isPlaceholderSecret } from '../config/env-rules.js';
 import type { CheckDetail } from './readiness.service.js';
 
 /** Secrets shorter than this are guessable by brute force against HS256. */
@@ -14,8 +15,8 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 export function securityProblems(config: Pick<AppConfig, 'security' | 'redis'>): string[] {
   const problems: string[] = [];
   const { jwtSecret, corsOrigins } = config.security;
-  if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
-    problems.push(`JWT_SECRET is missing or shorter than ${MIN_JWT_SECRET_LENGTH} characters`);
+  if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH || isPlaceholderSecret(jwtSecret)) {
+    problems.push(`JWT_SECRET is missing, a placeholder or shorter than ${MIN_JWT_SECRET_LENGTH} characters`);
   }
   if (corsOrigins.length === 0 || corsOrigins.includes('*'))
     problems.push('CORS_ORIGINS is not an explicit list');

@@ -1,0 +1,104 @@
+import { registerDecorator } from 'class-validator';
+import type { EnvironmentVariables } from './env.schema.js';
+
+/** Conversions and rules the environment schema is written with. */
+/** `true/false/1/0` (any case); anything else stays as given so @IsBoolean rejects it. */
+export function toBoolean({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  const normalized = value.trim().toLowerCase();
+  if (normalized === 'true' || normalized === '1') return true;
+  if (normalized === 'false' || normalized === '0') return false;
+  return value;
+}
+
+/** Whole numbers only: "3.5", "12abc" and "" become NaN so @IsInt rejects them. */
+export function toInteger({ value }: { value: unknown }): unknown {
+  if (typeof value !== 'string') return value;
+  return /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+}
+
+export function toTrimmed({ value }: { value: unknown }): unknown {
+  return typeof value === 'string' ? value.trim() : value;
+}
+
+let ruleCount = 0;
+
+/** A rule that may look across fields: `check` sees the whole (already converted) environment. */
+export function Rule(
+  check: (value: unknown, env: EnvironmentVariables) => boolean,
+  message: string,
+): PropertyDecorator {
+  // Each rule needs its own name: class-validator keys a property's failures by it.
+  const name = `rule${++ruleCount}`;
+  return (target, propertyName) =>
+    registerDecorator({
+      name,
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: { message },
+      validator: { validate: (value, args) => check(value, args?.object as EnvironmentVariables) },
+    });
+}
+
+const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+const HTTP_URL = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
+export const ORIGIN_LIST = /^(\*|https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*)$/;
+
+/** The `.env.example` value, and the words people leave in a secret they meant to replace. */
+const PLACEHOLDER_SECRETS = ['change-me-to-at-least-32-random-characters'];
+const PLACEHOLDER_WORDS = /change-?me|example/i;
+
+/** A JWT secret copied from an example instead of generated: anyone who read the example can forge tokens. */
+export function isPlaceholderSecret(secret: string): boolean {
+  return PLACEHOLDER_SECRETS.includes(secret) || PLACEHOLDER_WORDS.test(secret);
+}
+
+export const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
+
+/**
+ * Parsed as a WHATWG URL the way the clients parse it later (`undefined` when it does not parse), with
+ * a host and a port (if any) from 1 to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a
+ * password is refused here, naming the variable, instead of crashing the start with "Invalid URL".
+ */
+function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
+  if (typeof value !== 'string' || !pattern.test(value)) return undefined;
+  try {
+    const url = new URL(value);
+    return url.hostname !== '' && (url.port === '' || isPort(url.port)) ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * No path, query or fragment: ioredis reads a database from the path and options (a password among
+ * them) from the query, which would override REDIS_DB and slip past the log redaction.
+ */
+export function isRedisUrl(value: unknown): boolean {
+  const url = parsedUrl(value, REDIS_URL);
+  return (
+    url !== undefined && (url.pathname === '' || url.pathname === '/') && url.search === '' && url.hash === ''
+  );
+}
+
+/** No credentials (fetch refuses them, quoting the whole URL in its error), query or fragment. */
+export function isOllamaUrl(value: unknown): boolean {
+  const url = parsedUrl(value, HTTP_URL);
+  return (
+    url !== undefined && url.username === '' && url.password === '' && url.search === '' && url.hash === ''
+  );
+}
+
+/** `host:port,…` with every port from 1 to 65535. */
+export const isHostPortList = (value: unknown) =>
+  typeof value === 'string' &&
+  HOST_PORT_LIST.test(value) &&
+  value.split(',').every((item) => isPort(item.slice(item.lastIndexOf(':') + 1)));
+
+/** A format rule for an optional variable (unlike @IsOptional, it leaves the property's other rules running). */
+export const IfSet = (check: (value: string) => boolean, message: string) =>
+  Rule((v) => v === undefined || (typeof v === 'string' && check(v)), message);
+
+export const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
+export const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';

@@ -197,7 +197,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         await Promise.all(
           Array.from({ length: 40 }, (_, i) => [send(one, 'alice', i), send(two, 'bob', i)]).flat(),
         );
-        const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
+        const seqs = (await one.messagesAfter(id, 0, 200)).messages.map((m) => m.seq);
         expect(seqs).toEqual(Array.from({ length: 80 }, (_, i) => i + 1));
       } finally {
         await second.destroy();
@@ -219,7 +219,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       expect([first.duplicate, retry.duplicate].sort()).toEqual([false, true]);
       expect(retry.message.id).toBe(first.message.id);
       expect([plain.duplicate, other.duplicate]).toEqual([false, false]);
-      const stored = await service.messagesAfter(id, 0);
+      const stored = (await service.messagesAfter(id, 0, 200)).messages;
       expect(stored.map((m) => m.seq)).toEqual([1, 2, 3]);
       // What append returned is what a later read returns (hydrated like TypeORM: dates, nulls).
       const byId = new Map(stored.map((m) => [m.id, m]));
@@ -254,7 +254,12 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         [a, 3],
         [a, 4],
       ]);
-      expect((await service.messagesAfter(a, 0)).map((m) => m.content)).toEqual(['m0', 'm2', 'm4', 'm5']);
+      expect((await service.messagesAfter(a, 0, 200)).messages.map((m) => m.content)).toEqual([
+        'm0',
+        'm2',
+        'm4',
+        'm5',
+      ]);
     });
 
     if (kind === 'postgres') {
@@ -285,7 +290,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         } finally {
           queries.mockRestore();
         }
-        expect((await service.messagesAfter(id, 0)).map((m) => [m.seq, m.content])).toEqual([
+        expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => [m.seq, m.content])).toEqual([
           [1, 'first'],
           [2, 'second'],
           ...Array.from({ length: 5 }, (_, i) => [i + 3, `late ${i}`]),
@@ -303,7 +308,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           say(service, id, 'after'),
         ]);
         expect([before.status, bad.status, after.status]).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-        expect((await service.messagesAfter(id, 0)).map((m) => [m.seq, m.content])).toEqual([
+        expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => [m.seq, m.content])).toEqual([
           [1, 'before'],
           [2, 'after'],
         ]);
@@ -344,7 +349,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           await single.destroy();
         }
         expect(
-          (await new ConversationsService(dataSource).messagesAfter(id, 0)).map((m) => m.content),
+          (await new ConversationsService(dataSource).messagesAfter(id, 0, 200)).messages.map(
+            (m) => m.content,
+          ),
         ).toEqual(['alone', 'one', 'two', 'alone again', 'three', 'four']);
       });
     }
@@ -371,7 +378,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           expect(inserts).toHaveLength(20);
           for (const call of inserts) expect(textOf(call)).toContain('unnest');
           for (const id of ids) {
-            const seqs = (await one.messagesAfter(id, 0)).map((m) => m.seq);
+            const seqs = (await one.messagesAfter(id, 0, 200)).messages.map((m) => m.seq);
             expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
           }
         } finally {
@@ -398,7 +405,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
           const { message } = await say(service, id, 'hi').finally(() => clearInterval(ticker));
           expect(message.seq).toBe(1);
           expect(ticks).toBeGreaterThanOrEqual(10);
-          expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['hi']);
+          expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => m.content)).toEqual(['hi']);
         } finally {
           if (other.inTransaction) other.prepare('ROLLBACK').run();
           other.close();
@@ -424,7 +431,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       await expect(transaction).rejects.toThrow('rolled back');
       const { message } = await sent;
       expect(message.seq).toBe(1);
-      expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['during']);
+      expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => m.content)).toEqual(['during']);
       expect((await dataSource.getRepository(Conversation).findOneByOrFail({ id })).title).toBe('busy');
     });
 
@@ -439,7 +446,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         await dataSource.query('ROLLBACK');
         const { message } = await sent;
         expect(message.seq).toBe(1);
-        expect((await service.messagesAfter(id, 0)).map((m) => m.content)).toEqual(['outside']);
+        expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => m.content)).toEqual(['outside']);
       });
     }
 

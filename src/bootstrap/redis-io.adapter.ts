@@ -13,6 +13,12 @@ import { adapterKey } from '../redis/redis-keys.js';
 export const MAX_FRAME_BYTES = 64 * 1024;
 
 /**
+ * An Engine.IO session that has not connected to a namespace by then is closed (Socket.IO's default is
+ * 45 s): a flood of bare handshakes holds memory for at most this long.
+ */
+export const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
  * Socket.IO over the RedisModule's publisher and subscriber, so rooms and broadcasts span workers and
  * pods. The clients are borrowed: RedisManager closes them, this adapter never does. With Redis off,
  * Socket.IO keeps its in-memory adapter (one worker only). In cluster mode the sharded adapter uses
@@ -36,6 +42,7 @@ export class RedisIoAdapter extends IoAdapter {
       ...options,
       path: '/socket.io',
       maxHttpBufferSize: MAX_FRAME_BYTES,
+      connectTimeout: NAMESPACE_CONNECT_TIMEOUT_MS,
       cors: { origin: allowAny ? true : this.corsOrigins, credentials: true },
       // CORS headers only bind browsers' XHR; a WebSocket handshake ignores them. So every handshake,
       // polling and websocket alike, is checked here against the allowed origins.

@@ -15,11 +15,17 @@ import { rateLimitKeyPrefix } from '../redis/redis-keys.js';
  */
 export const RATE_LIMIT_POINTS = 100;
 export const RATE_LIMIT_WINDOW_SECONDS = 30;
+/**
+ * `typing` relays per user and conversation per second, counted by each process: enough for a start
+ * and a stop per keystroke burst; the rest are dropped without touching Redis.
+ */
+export const TYPING_RELAYS_PER_SECOND = 4;
 
-/** The per-user rate limit, counted in Redis when it is on (in memory otherwise). */
+/** The per-user rate limit, counted in Redis when it is on (in memory otherwise), and the typing budget. */
 @Injectable()
 export class ChatRateLimiter {
   private readonly limiter: RateLimiterAbstract;
+  private readonly typing = new RateLimiterMemory({ points: TYPING_RELAYS_PER_SECOND, duration: 1 });
 
   constructor(redis: RedisManager) {
     const options = { points: RATE_LIMIT_POINTS, duration: RATE_LIMIT_WINDOW_SECONDS };
@@ -28,6 +34,8 @@ export class ChatRateLimiter {
           ...options,
           storeClient: redis.client('command'),
           keyPrefix: rateLimitKeyPrefix(redis.config.keyPrefix),
+          // A user over the limit is refused from memory until the window ends: a flood costs no Redis.
+          inMemoryBlockOnConsumed: RATE_LIMIT_POINTS,
           // While Redis is unreachable each process limits on its own rather than refusing everyone.
           insuranceLimiter: new RateLimiterMemory(options),
         })
@@ -42,6 +50,17 @@ export class ChatRateLimiter {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       const seconds = Math.ceil(rejection.msBeforeNext / 1000);
       throw new ChatError('RATE_LIMITED', `Too many events; retry in ${seconds} s`);
+    }
+  }
+
+  /** Whether this `typing` event may be relayed; false once the user's budget for the conversation is spent. */
+  async allowTyping(userId: string, conversationId: string): Promise<boolean> {
+    try {
+      await this.typing.consume(`${userId}\n${conversationId}`);
+      return true;
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) return false;
+      throw rejection;
     }
   }
 }

@@ -52,7 +52,10 @@ export interface ClientToServerEvents {
     ack?: AckCallback<{ conversationId: string; messages: MessageView[] }>,
   ) => void;
   'conversation:leave': (payload: unknown, ack?: AckCallback) => void;
-  'conversation:sync': (payload: unknown, ack?: AckCallback<{ messages: MessageView[] }>) => void;
+  'conversation:sync': (
+    payload: unknown,
+    ack?: AckCallback<{ messages: MessageView[]; hasMore: boolean }>,
+  ) => void;
   'message:send': (payload: unknown, ack?: AckCallback<{ message: MessageView }>) => void;
   typing: (payload: unknown, ack?: AckCallback) => void;
 }

@@ -14,6 +14,7 @@ import { SocketAuthenticator } from '../auth/socket-authenticator.js';
 import { socketLogFields } from '../logging/socket-log-fields.js';
 import { SessionStore } from '../session/session.store.js';
 import { AnswerService } from './answer.service.js';
+import { ChatRateLimiter } from './chat-rate-limiter.js';
 import { ChatService } from './chat.service.js';
 import {
   type Ack,
@@ -26,7 +27,7 @@ import {
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ConversationRefDto } from './dto/conversation-ref.dto.js';
 import { SendMessageDto } from './dto/send-message.dto.js';
-import { SyncConversationDto } from './dto/sync-conversation.dto.js';
+import { SYNC_PAGE_DEFAULT, SyncConversationDto } from './dto/sync-conversation.dto.js';
 import { TypingDto } from './dto/typing.dto.js';
 import { WsAckExceptionFilter } from './ws-ack-exception.filter.js';
 import { WsValidationPipe } from './ws-validation.pipe.js';
@@ -56,19 +57,26 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly authenticator: SocketAuthenticator,
     private readonly sessions: SessionStore,
     private readonly answers: AnswerService,
+    private readonly rateLimiter: ChatRateLimiter,
   ) {}
 
   afterInit(namespace: ChatNamespace): void {
     namespace.use((socket, next) => {
+      let verified: ReturnType<SocketAuthenticator['verify']>;
       try {
-        const { user, expiresAt } = this.authenticator.verify(socket.handshake.auth?.token);
-        socket.data.user = user;
-        socket.data.expiresAt = expiresAt;
-        next();
+        verified = this.authenticator.verify(socket.handshake.auth?.token);
       } catch {
         // One message for every refusal: a client learns nothing about why its token failed.
-        next(new Error('unauthorized'));
+        return next(new Error('unauthorized'));
       }
+      socket.data.user = verified.user;
+      socket.data.expiresAt = verified.expiresAt;
+      void this.sessions.admit(verified.user.id, socket.id).then((admitted) => {
+        if (!admitted) return next(new Error('too_many_connections'));
+        // A connection that closes before the socket is accepted never disconnects: free its slot here.
+        socket.conn.once('close', () => void this.sessions.close(socket.id));
+        next();
+      });
     });
   }
 
@@ -125,12 +133,16 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     return { ok: true, conversationId, messages };
   }
 
+  /** Counts against the rate limit; leaving a room the socket is not in changes nothing and writes nothing. */
   @SubscribeMessage('conversation:leave')
   async leave(
     @ConnectedSocket() socket: ChatSocket,
     @MessageBody() { conversationId }: ConversationRefDto,
   ): Promise<Ack> {
-    await socket.leave(roomOf(conversationId));
+    await this.rateLimiter.consume(socket.data.user.id);
+    const room = roomOf(conversationId);
+    if (!socket.rooms.has(room)) return { ok: true };
+    await socket.leave(room);
     await this.sessions.setConversations(socket.id, this.joinedConversations(socket));
     return { ok: true };
   }
@@ -138,9 +150,9 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   @SubscribeMessage('conversation:sync')
   async sync(
     @ConnectedSocket() socket: ChatSocket,
-    @MessageBody() { conversationId, afterSeq }: SyncConversationDto,
-  ): Promise<Ack<{ messages: MessageView[] }>> {
-    return { ok: true, messages: await this.chat.sync(socket.data.user, conversationId, afterSeq) };
+    @MessageBody() { conversationId, afterSeq, limit = SYNC_PAGE_DEFAULT }: SyncConversationDto,
+  ): Promise<Ack<{ messages: MessageView[]; hasMore: boolean }>> {
+    return { ok: true, ...(await this.chat.sync(socket.data.user, conversationId, afterSeq, limit)) };
   }
 
   /**
@@ -160,14 +172,21 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     return { ok: true, message };
   }
 
-  /** Relayed to the room's other sockets; only from a socket that joined the room (no database read per keystroke). */
+  /**
+   * Relayed to the room's other sockets, only from a socket that joined the room (no database read per
+   * keystroke), within the typing budget; past it the event is dropped silently (the ack still says ok).
+   */
   @SubscribeMessage('typing')
-  typing(@ConnectedSocket() socket: ChatSocket, @MessageBody() { conversationId, isTyping }: TypingDto): Ack {
+  async typing(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { conversationId, isTyping }: TypingDto,
+  ): Promise<Ack> {
     const room = roomOf(conversationId);
     if (!socket.rooms.has(room))
       return { ok: false, error: { code: 'FORBIDDEN', message: 'Join the conversation first' } };
     const { id: userId, name } = socket.data.user;
-    socket.to(room).emit('typing', { conversationId, userId, name, isTyping });
+    if (await this.rateLimiter.allowTyping(userId, conversationId))
+      socket.to(room).emit('typing', { conversationId, userId, name, isTyping });
     return { ok: true };
   }
 

@@ -39,12 +39,20 @@ export class ChatService {
     return (await this.conversations.recentMessages(conversationId)).map(toMessageView);
   }
 
-  /** Every message after `afterSeq`; answers still streaming carry their exact progress (see AnswerProgressStore). */
-  async sync(user: AuthUser, conversationId: string, afterSeq: number): Promise<MessageView[]> {
+  /** A page of the messages after `afterSeq`; answers still streaming carry their exact progress (see AnswerProgressStore). */
+  async sync(
+    user: AuthUser,
+    conversationId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ messages: MessageView[]; hasMore: boolean }> {
     await this.rateLimiter.consume(user.id);
     await this.assertMember(user, conversationId);
-    const messages = (await this.conversations.messagesAfter(conversationId, afterSeq)).map(toMessageView);
-    return Promise.all(messages.map((message) => this.withProgress(message)));
+    const page = await this.conversations.messagesAfter(conversationId, afterSeq, limit);
+    const messages = await Promise.all(
+      page.messages.map((message) => this.withProgress(toMessageView(message))),
+    );
+    return { messages, hasMore: page.hasMore };
   }
 
   private async withProgress(message: MessageView): Promise<MessageView> {
@@ -68,17 +76,15 @@ export class ChatService {
     return { message: toMessageView(message), duplicate };
   }
 
-  /** FORBIDDEN for a conversation the user is not a member of, NOT_FOUND for one that does not exist. */
+  /**
+   * FORBIDDEN unless the user is a member; an unknown conversation answers the same, so a non-member
+   * cannot learn which ids exist.
+   */
   async assertMember(user: AuthUser, conversationId: string): Promise<void> {
     const key = `${conversationId}\n${user.id}`;
     if (this.knownMembers.has(key)) return;
-    if (await this.conversations.isMember(conversationId, user.id)) {
-      this.knownMembers.set(key, true);
-      return;
-    }
-    if (!(await this.conversations.exists(conversationId))) {
-      throw new ChatError('NOT_FOUND', 'No such conversation');
-    }
-    throw new ChatError('FORBIDDEN', 'You are not a member of this conversation');
+    if (!(await this.conversations.isMember(conversationId, user.id)))
+      throw new ChatError('FORBIDDEN', 'You are not a member of this conversation');
+    this.knownMembers.set(key, true);
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, LessThanOrEqual, MoreThan } from 'typeorm';
+import { Between, DataSource, In, LessThanOrEqual } from 'typeorm';
 import type { ConversationView } from '../chat/chat.events.js';
 import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
@@ -20,6 +20,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** How many messages `conversation:join` returns. */
 export const JOIN_HISTORY = 50;
+/** Content characters one `conversation:sync` page carries at most (about 0.25-1 MB on the wire). */
+export const SYNC_PAGE_CHARS = 256 * 1024;
 
 export interface NewMessage {
   conversationId: string;
@@ -58,10 +60,6 @@ export class ConversationsService {
     return { id, title: title ?? null, memberIds: members };
   }
 
-  async exists(conversationId: string): Promise<boolean> {
-    return this.dataSource.getRepository(Conversation).existsBy({ id: conversationId });
-  }
-
   async isMember(conversationId: string, userId: string): Promise<boolean> {
     return this.dataSource.getRepository(ConversationMember).existsBy({ conversationId, userId });
   }
@@ -74,25 +72,53 @@ export class ConversationsService {
     return newestFirst.reverse();
   }
 
-  /** Every message with `seq > afterSeq`, in `seq` order. */
-  async messagesAfter(conversationId: string, afterSeq: number): Promise<Message[]> {
-    return this.dataSource
+  /**
+   * A page of the messages with `seq > afterSeq`, oldest first: at most `limit` of them and at most
+   * SYNC_PAGE_CHARS characters of content (always at least one), so one sync never loads or sends more
+   * than about a megabyte however long the conversation is. The sizes are read first, from the index
+   * and the row, so the contents of messages beyond the page are never loaded.
+   */
+  async messagesAfter(
+    conversationId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ messages: Message[]; hasMore: boolean }> {
+    const sizes = await this.dataSource
       .getRepository(Message)
-      .find({ where: { conversationId, seq: MoreThan(afterSeq) }, order: { seq: 'ASC' } });
+      .createQueryBuilder('message')
+      .select('message.seq', 'seq')
+      .addSelect('LENGTH(message.content)', 'size')
+      .where('message.conversation_id = :conversationId', { conversationId })
+      .andWhere('message.seq > :afterSeq', { afterSeq })
+      .orderBy('message.seq', 'ASC')
+      .limit(limit + 1)
+      .getRawMany<{ seq: number | string; size: number | string }>();
+    let count = 0;
+    let chars = 0;
+    while (count < Math.min(limit, sizes.length)) {
+      chars += Number(sizes[count].size);
+      if (count > 0 && chars > SYNC_PAGE_CHARS) break;
+      count++;
+    }
+    if (count === 0) return { messages: [], hasMore: false };
+    const messages = await this.dataSource.getRepository(Message).find({
+      where: { conversationId, seq: Between(afterSeq + 1, Number(sizes[count - 1].seq)) },
+      order: { seq: 'ASC' },
+    });
+    return { messages, hasMore: sizes.length > count };
   }
 
   /**
-   * Stores a message under the conversation's next `seq`. Idempotent on (author, clientMessageId):
-   * a repeat returns the stored message with `duplicate: true` instead of adding a second one.
-   * Optimistic: the unique index on (author, clientMessageId) detects a repeat, so a first send (the
-   * usual case) costs exactly one statement.
+   * Stores a message under the conversation's next `seq`. Idempotent on (conversation, author,
+   * clientMessageId): a repeat returns the stored message with `duplicate: true` instead of adding a
+   * second one. Optimistic: the unique index detects a repeat, so a first send (the usual case) costs
+   * exactly one statement.
    */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     try {
       return { message: await this.insertWithNextSeq(timeOrderedId(), input), duplicate: false };
     } catch (error) {
-      const earlier =
-        isUniqueViolation(error) && (await this.findByClientId(input.authorId, input.clientMessageId));
+      const earlier = isUniqueViolation(error) && (await this.findByClientId(input));
       if (earlier) return { message: earlier, duplicate: true };
       throw error;
     }
@@ -207,11 +233,12 @@ export class ConversationsService {
     return claimed;
   }
 
-  private async findByClientId(
-    authorId: string,
-    clientMessageId: string | undefined,
-  ): Promise<Message | null> {
+  private async findByClientId({
+    conversationId,
+    authorId,
+    clientMessageId,
+  }: NewMessage): Promise<Message | null> {
     if (!clientMessageId) return null;
-    return this.dataSource.getRepository(Message).findOneBy({ authorId, clientMessageId });
+    return this.dataSource.getRepository(Message).findOneBy({ conversationId, authorId, clientMessageId });
   }
 }

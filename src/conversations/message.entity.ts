@@ -13,7 +13,9 @@ export interface MessageSource {
 
 @Entity({ name: 'messages' })
 @Index('uq_messages_conversation_seq', ['conversationId', 'seq'], { unique: true })
-@Index('uq_messages_author_client_id', ['authorId', 'clientMessageId'], { unique: true })
+@Index('uq_messages_conversation_author_client_id', ['conversationId', 'authorId', 'clientMessageId'], {
+  unique: true,
+})
 // Only streaming answers are looked up by status (the stale-answer sweeper): see StreamingIndex1764400000000.
 @Index('idx_messages_streaming', ['status'], { where: "status = 'streaming'" })
 export class Message {

@@ -10,7 +10,8 @@ export function toMessageView(message: Message): MessageView {
     authorId: message.authorId,
     content: message.content,
     status: message.status,
-    ...(message.sources ? { sources: message.sources } : {}),
+    // An assistant message always carries an array, so a client reads `sources.length` without a guard.
+    ...(message.role === 'assistant' ? { sources: message.sources ?? [] } : {}),
     ...(message.status === 'streaming' ? { nextIndex: message.streamIndex } : {}),
     createdAt: message.createdAt.toISOString(),
   };

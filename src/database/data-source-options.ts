@@ -7,9 +7,15 @@ import { RETRIEVAL_ENTITIES } from '../retrieval/document.entity.js';
 import { InitialSchema1764270000000 } from './migrations/1764270000000-initial-schema.js';
 import { Documents1764300000000 } from './migrations/1764300000000-documents.js';
 import { StreamingIndex1764400000000 } from './migrations/1764400000000-streaming-index.js';
+import { ClientIdPerConversation1764500000000 } from './migrations/1764500000000-client-id-per-conversation.js';
 
 const ENTITIES = [...CHAT_ENTITIES, ...RETRIEVAL_ENTITIES];
-const MIGRATIONS = [InitialSchema1764270000000, Documents1764300000000, StreamingIndex1764400000000];
+const MIGRATIONS = [
+  InitialSchema1764270000000,
+  Documents1764300000000,
+  StreamingIndex1764400000000,
+  ClientIdPerConversation1764500000000,
+];
 
 /** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {

@@ -12,6 +12,14 @@ export function sessionKey(prefix: string, sid: string): string {
   return `${prefix}:session:${sid}`;
 }
 
+/**
+ * A user's live-socket slots: a sorted set of sids scored by when each slot lapses unless refreshed,
+ * so the slots of a crashed worker free themselves (MAX_CONNECTIONS_PER_USER).
+ */
+export function userSocketsKey(prefix: string, userId: string): string {
+  return `${prefix}:user-sockets:${userId}`;
+}
+
 /** SCAN MATCH pattern of every session hash. */
 export function sessionPattern(prefix: string): string {
   return `${prefix}:session:*`;

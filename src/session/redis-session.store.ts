@@ -1,8 +1,25 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { sessionKey, sessionPattern } from '../redis/redis-keys.js';
+import { sessionKey, sessionPattern, userSocketsKey } from '../redis/redis-keys.js';
 import { countKeys } from '../redis/redis-scan.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { type SessionRecord, SessionStore } from './session.store.js';
+
+/** A user's socket slot lapses this long after its last refresh (a crashed worker's slots free themselves). */
+const SLOT_TTL_MS = 30_000;
+const SLOT_REFRESH_MS = SLOT_TTL_MS / 3;
+
+/**
+ * Drops the user's lapsed slots, then takes one for the sid unless all are taken: one round trip, atomic.
+ * KEYS[1] the user's slot set; ARGV: now, lapse time, sid, max, key TTL (ms). Returns 1 if admitted.
+ */
+const ADMIT_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1`;
 
 /**
  * `<prefix>:session:<sid>` hashes with a TTL. Live sockets' hashes are refreshed every third of the
@@ -12,17 +29,37 @@ import { type SessionRecord, SessionStore } from './session.store.js';
 export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
   private readonly logger = new Logger('SessionStore');
   private readonly local = new Set<string>();
+  /** The user of each socket admitted here, whose slot this process keeps refreshing. */
+  private readonly slots = new Map<string, string>();
   private readonly prefix: string;
   private readonly ttl: number;
   private readonly refresher: NodeJS.Timeout;
+  private readonly slotRefresher: NodeJS.Timeout;
   private failing = false;
 
-  constructor(private readonly redis: RedisManager) {
+  constructor(
+    private readonly redis: RedisManager,
+    private readonly maxPerUser: number,
+  ) {
     super();
     this.prefix = sessionKey(redis.config.keyPrefix, '');
     this.ttl = redis.config.sessionTtlSeconds;
     this.refresher = setInterval(() => void this.refresh(), (this.ttl * 1000) / 3);
     this.refresher.unref();
+    this.slotRefresher = setInterval(() => void this.refreshSlots(), SLOT_REFRESH_MS);
+    this.slotRefresher.unref();
+  }
+
+  async admit(userId: string, sid: string): Promise<boolean> {
+    const key = userSocketsKey(this.redis.config.keyPrefix, userId);
+    let admitted = true;
+    await this.attempt('admission', async () => {
+      const now = Date.now();
+      const args = [now, now + SLOT_TTL_MS, sid, this.maxPerUser, SLOT_TTL_MS];
+      admitted = (await this.client.eval(ADMIT_SCRIPT, 1, key, ...args)) === 1;
+    });
+    if (admitted) this.slots.set(sid, userId);
+    return admitted;
   }
 
   private get client() {
@@ -52,9 +89,17 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
     );
   }
 
+  /** Deletes the session and gives its slot back; a second call for the same sid writes nothing. */
   async close(sid: string): Promise<void> {
-    this.local.delete(sid);
-    await this.attempt('close', () => this.client.del(this.prefix + sid));
+    const hadSession = this.local.delete(sid);
+    const userId = this.slots.get(sid);
+    this.slots.delete(sid);
+    const keyPrefix = this.redis.config.keyPrefix;
+    await Promise.all([
+      hadSession && this.attempt('close', () => this.client.del(this.prefix + sid)),
+      userId !== undefined &&
+        this.attempt('close', () => this.client.zrem(userSocketsKey(keyPrefix, userId), sid)),
+    ]);
   }
 
   async get(sid: string): Promise<SessionRecord | undefined> {
@@ -76,6 +121,20 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.refresher);
+    clearInterval(this.slotRefresher);
+  }
+
+  /** Moves each live socket's slot lapse time forward (XX: a slot given back stays given back). */
+  private async refreshSlots(): Promise<void> {
+    const lapse = Date.now() + SLOT_TTL_MS;
+    await Promise.all(
+      [...this.slots].map(([sid, userId]) => {
+        const key = userSocketsKey(this.redis.config.keyPrefix, userId);
+        return this.attempt('refresh', () =>
+          this.client.multi().zadd(key, 'XX', lapse, sid).pexpire(key, SLOT_TTL_MS).exec(),
+        );
+      }),
+    );
   }
 
   private async refresh(): Promise<void> {

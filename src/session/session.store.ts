@@ -15,6 +15,11 @@ export interface SessionRecord {
  * bookkeeping for operators and other workers, not a gate.
  */
 export abstract class SessionStore {
+  /**
+   * Takes one of the user's MAX_CONNECTIONS_PER_USER live-socket slots (all workers and pods) for
+   * `sid`; false when every slot is taken. `close(sid)` gives it back. When the store fails, admits.
+   */
+  abstract admit(userId: string, sid: string): Promise<boolean>;
   abstract open(sid: string, record: Omit<SessionRecord, 'conversations'>): Promise<void>;
   abstract setConversations(sid: string, conversations: string[]): Promise<void>;
   abstract close(sid: string): Promise<void>;

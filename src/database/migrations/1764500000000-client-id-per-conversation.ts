@@ -1,0 +1,26 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * A `clientMessageId` is unique per conversation and author (CONTRACT section 4): the same key in
+ * another conversation is a new message. The old index, on (author, key) alone, answered such a send
+ * with the other conversation's message. The new index is built before the old one goes, so no moment
+ * is left without a uniqueness check.
+ */
+export class ClientIdPerConversation1764500000000 implements MigrationInterface {
+  name = 'ClientIdPerConversation1764500000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      'CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_conversation_author_client_id ' +
+        'ON messages (conversation_id, author_id, client_message_id)',
+    );
+    await queryRunner.query('DROP INDEX IF EXISTS uq_messages_author_client_id');
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      'CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_author_client_id ON messages (author_id, client_message_id)',
+    );
+    await queryRunner.query('DROP INDEX IF EXISTS uq_messages_conversation_author_client_id');
+  }
+}

@@ -2,9 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { AuthUser } from '../chat/chat.events.js';
 
-/** The signing key when JWT_SECRET is unset, which only development and test allow (production refuses to start). */
-export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-never-use-in-production';
-
 interface ChatClaims {
   sub?: unknown;
   name?: unknown;

@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { JwtService } from '@nestjs/jwt';
-import { DEVELOPMENT_JWT_SECRET } from '../auth/socket-authenticator.js';
+import { signingSecret } from '../auth/installation-secret.js';
 import { loadConfigOrExit } from '../config/load-config.js';
 
 /**
  * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: prints a handshake token signed with
- * JWT_SECRET (or the development-only secret when it is unset). Refuses to run in production, where
- * tokens come from the real identity provider.
+ * JWT_SECRET (or, when it is unset, this installation's generated secret in STORAGE_DIR). Refuses to
+ * run in production, where tokens come from the real identity provider.
  */
 function main(): void {
   const { values } = parseArgs({
@@ -23,8 +23,7 @@ function main(): void {
     console.error('usage: npm run token -- --sub <user id> [--name <display name>] [--ttl <seconds>]');
     process.exit(1);
   }
-  const secret = config.security.jwtSecret ?? DEVELOPMENT_JWT_SECRET;
-  const token = new JwtService({ secret }).sign(
+  const token = new JwtService({ secret: signingSecret(config) }).sign(
     { sub: values.sub, name: values.name ?? values.sub },
     { algorithm: 'HS256', expiresIn: ttl },
   );

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 
 /** Each readiness check gets this long, so the whole answer (checks run in parallel) stays under 2 s. */
@@ -9,9 +10,49 @@ export interface ProbeOptions {
   onFailure?: 'down' | 'degraded';
 }
 
+/** A failure whose message is written for the public readiness body (no address, path or driver text). */
+export class ProbeFailure extends Error {}
+
+/** What readiness may say of a driver's error: its kind, never its text (addresses, hosts, paths). */
+const PUBLIC_CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left',
+};
+
+function publicMessage(error: unknown): string {
+  if (error instanceof ProbeFailure) return error.message;
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { code?: unknown } };
+  const known = PUBLIC_CAUSES[String(code)] ?? PUBLIC_CAUSES[String(cause?.code)];
+  return known ?? 'unavailable (the reason is in the service log)';
+}
+
+const logger = new Logger('Readiness');
+/** The last raw failure logged per check: each is logged once when it starts or changes, not per probe. */
+const lastLogged = new Map<string, string>();
+
+function noteOutcome(key: string, error?: unknown): void {
+  const previous = lastLogged.get(key);
+  if (error === undefined) {
+    if (previous !== undefined) logger.log(`Readiness check ${key} is up again`);
+    lastLogged.delete(key);
+    return;
+  }
+  const raw = (error as Error)?.message ?? String(error);
+  if (raw !== previous) logger.warn(`Readiness check ${key} failed: ${raw}`);
+  lastLogged.set(key, raw);
+}
+
 /**
  * Runs `probe` under a timeout and reports `{status, latency_ms, message?}` under `key`; `message` is
- * the error when down, or what the probe returned if it returned a string.
+ * what the probe returned if it returned a string, or when down a public account of the failure (a
+ * ProbeFailure's message, or the kind of a driver error); the raw error goes to the log, once.
  * The probe gets an AbortSignal that fires on timeout, to cancel work that supports it.
  */
 export async function timedProbe<Key extends string>(
@@ -27,16 +68,18 @@ export async function timedProbe<Key extends string>(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(new Error(`timed out after ${timeoutMs} ms`));
+      reject(new ProbeFailure(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
   });
   const latency = () => Math.round((performance.now() - started) * 10) / 10;
   try {
     const note = await Promise.race([probe(controller.signal), timeout]);
+    noteOutcome(key);
     // A probe may return a short note for operators (e.g. the pub/sub canary's round trip).
     return session.up({ latency_ms: latency(), ...(typeof note === 'string' ? { message: note } : {}) });
   } catch (error) {
-    const details = { latency_ms: latency(), message: (error as Error).message };
+    noteOutcome(key, error);
+    const details = { latency_ms: latency(), message: publicMessage(error) };
     return onFailure === 'degraded' ? session.degraded(details) : session.down(details);
   } finally {
     clearTimeout(timer);

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { AppConfig, OllamaConfig } from '../config/app-config.js';
-import { timedProbe } from '../health/timed-probe.js';
+import { ProbeFailure, timedProbe } from '../health/timed-probe.js';
 
 @Injectable()
 export class OllamaHealthIndicator {
@@ -26,7 +26,7 @@ export class OllamaHealthIndicator {
       async (signal) => {
         const response = await fetch(`${this.config.url}/api/version`, { signal });
         await response.body?.cancel();
-        if (!response.ok) throw new Error(`GET /api/version answered ${response.status}`);
+        if (!response.ok) throw new ProbeFailure(`GET /api/version answered ${response.status}`);
       },
       { onFailure: this.config.required ? 'down' : 'degraded' },
     );

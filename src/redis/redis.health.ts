@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { timedProbe } from '../health/timed-probe.js';
+import { ProbeFailure, timedProbe } from '../health/timed-probe.js';
 import { type CanaryStatus, PubsubCanary } from './pubsub-canary.js';
 import { RedisManager } from './redis.manager.js';
 
@@ -16,7 +16,7 @@ export class RedisHealthIndicator {
   command() {
     return timedProbe(this.health, 'redis', async () => {
       if (!this.redis.isReady('command'))
-        throw new Error(`command client is ${this.redis.client('command').status}`);
+        throw new ProbeFailure(`command client is ${this.redis.client('command').status}`);
       await this.redis.client('command').ping();
     });
   }
@@ -28,7 +28,7 @@ export class RedisHealthIndicator {
   pubsub() {
     return timedProbe(this.health, 'redis_pubsub', async () => {
       const problem = this.canary.problem();
-      if (problem) throw new Error(problem);
+      if (problem) throw new ProbeFailure(problem);
       return describeCanary(this.canary.status);
     });
   }

@@ -34,7 +34,7 @@ function publicMessage(error: unknown): string {
 }
 
 const logger = new Logger('Readiness');
-/** The last raw failure logged per check: each is logged once when it starts or changes, not per probe. */
+/** The failure last logged per check: each is logged once when it starts or changes, not per probe. */
 const lastLogged = new Map<string, string>();
 
 function noteOutcome(key: string, error?: unknown): void {
@@ -44,9 +44,11 @@ function noteOutcome(key: string, error?: unknown): void {
     lastLogged.delete(key);
     return;
   }
-  const raw = (error as Error)?.message ?? String(error);
-  if (raw !== previous) logger.warn(`Readiness check ${key} failed: ${raw}`);
-  lastLogged.set(key, raw);
+  // The same failure has the same code (its text may name a fresh probe file or port every time).
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const failure = String(code ?? message ?? error);
+  if (failure !== previous) logger.warn(`Readiness check ${key} failed: ${String(message ?? error)}`);
+  lastLogged.set(key, failure);
 }
 
 /**

@@ -39,6 +39,7 @@ const stats = {
   ackFailures: {},
   ackMs: [],
   ackedInWindow: [], // `${client}:${seq}` of messages sent in the window and acknowledged ok
+  ackedSentAt: [], // when each of ackedInWindow was sent (wall-clock ms)
   received: new Map(), // `${client}:${seq}` -> how many sockets got message:new for it
   latencies: new Float64Array(1024),
   latencyCount: 0,
@@ -195,6 +196,8 @@ async function createConversations(creatorIndexes) {
     const memberIds = [];
     for (let i = client.conversation; i < options.totalClients; i += options.conversations)
       memberIds.push(`bench-user-${i}`);
+    // Accounts that are not clients of this load (the hostile scenario's attackers) may be members too.
+    memberIds.push(...(options.extraMembers?.[client.conversation] ?? []));
     const ack = await request(client.socket, 'conversation:create', {
       title: `bench conversation ${client.conversation}`,
       memberIds,
@@ -255,6 +258,7 @@ function send(client) {
     stats.acked++;
     if (inWindow) {
       stats.ackedInWindow.push(`${client.index}:${seq}`);
+      stats.ackedSentAt.push(sentAt); // same index: the hostile scenario splits the window by send time
       stats.ackMs.push(wallNow() - sentAt);
     }
   });

@@ -30,6 +30,8 @@ import {
   wallNow,
 } from './lib.mjs';
 import { printAnswers, RedisProbe, redisDelta, summarizeAnswers } from './answers.mjs';
+import { ATTACKER_KINDS, measureHostile } from './hostile.mjs';
+import { printHostile } from './hostile-report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -40,7 +42,8 @@ const FAKE_OLLAMA_MAIN = join(HERE, 'fake-ollama.mjs');
 const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [options] after npm run build)
 
   --scenario S         messages: ours beside the reference under a message load;
-                       answers: ours only, assistant answers streamed from a fake Ollama
+                       answers: ours only, assistant answers streamed from a fake Ollama;
+                       hostile: ours only, normal clients beside attackers (see below)
                                                                             (default messages)
   --clients N          Socket.IO clients, each its own user                 (default 500)
   --conversations N    conversations (rooms) the clients are spread over     (default 25;
@@ -77,7 +80,15 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
                        (the next once the previous answer ended)             (default 1)
   --answer-tokens N    tokens of each fake answer                            (default 200)
   --token-delay-ms MS  the fake Ollama's pause before each token             (default 0: full speed)
-  --answer-timeout S   longest wait for one answer's message:done or :error  (default 60)`;
+  --answer-timeout S   longest wait for one answer's message:done or :error  (default 60)
+
+  hostile scenario (ours only, SQLite; defaults there: --clients 200, --conversations 10, --warmup 20,
+  --duration 60): warm-up, then --duration s without attackers (baseline), --duration s with them
+  (attack), --after s without them again; the normal clients' delivery is judged per phase:
+  --attackers LIST     comma-separated, of ${ATTACKER_KINDS.join(', ')}  (default all)
+  --after S            seconds measured after the attack                      (default 20)
+  --sync-messages N    messages of 8,000 characters seeded for the sync attacker (default 3000)
+  --slow-connections N slow-header connections the slow-headers attacker holds (default 5000)`;
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -93,10 +104,14 @@ function parseOptions(argv) {
       'answer-tokens': { type: 'string', default: '200' },
       'token-delay-ms': { type: 'string', default: '0' },
       'answer-timeout': { type: 'string', default: '60' },
+      attackers: { type: 'string', default: ATTACKER_KINDS.join(',') },
+      after: { type: 'string', default: '20' },
+      'sync-messages': { type: 'string', default: '3000' },
+      'slow-connections': { type: 'string', default: '5000' },
       rate: { type: 'string', default: '1' },
       workers: { type: 'string', default: '4' },
-      duration: { type: 'string', default: '20' },
-      warmup: { type: 'string', default: '5' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
       drain: { type: 'string', default: '5' },
       transports: { type: 'string', default: 'default' },
       only: { type: 'string' },
@@ -117,8 +132,19 @@ function parseOptions(argv) {
   }
   const problems = [];
   const answers = values.scenario === 'answers';
-  if (!['messages', 'answers'].includes(values.scenario))
-    problems.push('--scenario must be messages or answers');
+  const hostile = values.scenario === 'hostile';
+  if (!['messages', 'answers', 'hostile'].includes(values.scenario))
+    problems.push('--scenario must be messages, answers or hostile');
+  // The hostile scenario: 200 clients in rooms of 20, a 20 s warm-up, a 60 s baseline and attack.
+  values.warmup ??= hostile ? '20' : '5';
+  values.duration ??= hostile ? '60' : '20';
+  if (hostile) {
+    values.clients ??= '200';
+    values.conversations ??= '10';
+    if (values.only === 'reference') problems.push('--scenario hostile runs ours only');
+    if (values.database !== 'sqlite')
+      problems.push('--scenario hostile needs --database sqlite (it seeds the file)');
+  }
   if (answers) {
     // One conversation per asker: the clients follow from the conversations and their members.
     if (values.clients !== undefined)
@@ -162,8 +188,15 @@ function parseOptions(argv) {
     answerTokens: number('answer-tokens', 1, 10_000),
     tokenDelayMs: number('token-delay-ms', 0, 1_000, false),
     answerTimeout: number('answer-timeout', 1, 600, false),
+    attackers: values.attackers.split(',').filter(Boolean),
+    after: number('after', 0, 600, false),
+    syncMessages: number('sync-messages', 1, 100_000),
+    slowConnections: number('slow-connections', 0, 15_000),
   };
-  if (answers) options.targets = ['ours'];
+  if (answers || hostile) options.targets = ['ours'];
+  for (const kind of options.attackers)
+    if (!ATTACKER_KINDS.includes(kind))
+      problems.push(`--attackers: ${kind} is not one of ${ATTACKER_KINDS.join(', ')}`);
   if (options.database !== 'sqlite' && !/^postgres(ql)?:\/\//.test(options.database))
     problems.push('--database must be sqlite or a postgres:// URL');
   if (!['none', 'sqlite'].includes(options.referenceStore))
@@ -370,6 +403,9 @@ async function startServer(target, options, redis, workDir) {
       JWT_SECRET: jwtSecret,
     };
   }
+  // The hostile scenario polls liveness on PROBE_PORT too; a service without it ignores the variable.
+  const probePort = options.scenario === 'hostile' ? await freePort() : undefined;
+  if (probePort) env.PROBE_PORT = String(probePort);
   const started = Date.now();
   // cwd is the temporary directory so that no .env of the work tree leaks into the service.
   // e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every server process.
@@ -410,7 +446,7 @@ async function startServer(target, options, redis, workDir) {
     readiness = `/api/ready ${ready.status} ${ready.body.slice(0, 300)}`;
   }
   rememberTree(child.pid);
-  return { target, child, url, jwtSecret, logPath, dir, startMs: Date.now() - started, readiness };
+  return { target, child, url, jwtSecret, logPath, dir, probePort, startMs: Date.now() - started, readiness };
 }
 
 /**
@@ -1076,6 +1112,16 @@ async function runTarget(target, label, options, redis, workDir, fake) {
       );
       return result;
     }
+    if (options.scenario === 'hostile') {
+      const result = await measureHostile(server, options, redis, {
+        Loader,
+        settle,
+        connectAndJoin,
+        rememberTree,
+      });
+      result.server = server;
+      return result;
+    }
     const result = await measure(server, options, redis);
     result.server = server;
     console.log(
@@ -1147,7 +1193,11 @@ async function main() {
     console.log(
       `bench: ${options.clients} clients, ${options.conversations} conversations (~${fmt(options.clients / options.conversations)} members each), ` +
         `${options.rate} msg/s per client (~${fmt(expectedPerSecond, 0)} deliveries/s), ${options.workers} workers, ` +
-        `${transports}, warm-up ${options.warmup} s, window ${options.duration} s, drain ${options.drain} s, ${procs}`,
+        `${transports}, warm-up ${options.warmup} s, window ${options.duration} s, drain ${options.drain} s, ${procs}` +
+        (options.scenario === 'hostile'
+          ? `; hostile: ours only, window = baseline, then ${options.duration} s of attack ` +
+            `(${options.attackers.join(', ')}) and ${options.after} s after it`
+          : ''),
     );
   console.log(
     `machine: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; work directory ${workDir}`,
@@ -1194,7 +1244,9 @@ async function main() {
     console.log(`\nResults (the command: ${command})\n`);
     printAnswers(rounds.map(({ results }) => results.ours));
   }
-  if (options.scenario !== 'answers')
+  if (options.scenario === 'hostile')
+    for (const { results } of rounds) if (!results.ours.failed) printHostile(results.ours, command);
+  if (options.scenario === 'messages')
     rounds.forEach(({ results }, i) => {
       const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';
       console.log(`\n${title} (ratio = ours / reference; the command: ${command})\n`);
@@ -1202,7 +1254,7 @@ async function main() {
       printDetails(results);
       printTargets(targetFigures(results));
     });
-  if (options.rounds > 1 && options.scenario !== 'answers') printRounds(rounds);
+  if (options.rounds > 1 && options.scenario === 'messages') printRounds(rounds);
 
   if (options.json) {
     const plain = JSON.parse(

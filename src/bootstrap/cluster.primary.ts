@@ -24,36 +24,30 @@
  *   X-Forwarded-For. Handed-over WebSocket connections keep the client's real address.
  * - `GET /metrics` is answered here, for the whole pod: every worker's registry, asked over IPC and
  *   labelled by worker, plus the primary's own metrics (see ClusterMetrics).
+ * - What a client may cost is bounded here (http-limits.ts, primary-proxy.ts): header and body timeouts,
+ *   a connection cap within the descriptor limit, 413 for an Engine.IO body over MAX_FRAME_BYTES.
+ *   PROBE_PORT, when set, answers liveness on a port of its own (probe-server.ts).
  *
  * Workers are forked with `child_process.fork` (not `node:cluster`, whose workers would share the
  * primary's listening sockets) into their own process group, so a terminal's Ctrl-C reaches them once,
  * forwarded by the primary, instead of twice. A worker whose primary dies shuts itself down.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import {
-  Agent,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-  createServer,
-  request as httpRequest,
-} from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
-import { Registry } from 'prom-client';
 import type { AppConfig } from '../config/app-config.js';
 import { readinessWithoutWorker } from '../health/readiness-without-worker.js';
 import type { ReadinessReport } from '../health/readiness.service.js';
 import { ClusterMetrics } from '../metrics/cluster.metrics.js';
-import {
-  STICKY_WORKER_FLAG,
-  type UpgradeMessage,
-  type WorkerMessage,
-  isWorkerMessage,
-} from './sticky-protocol.js';
-import { StickyRouter, parseEngineQuery, parseHandshakeSid } from './sticky-router.js';
+import { limitClientConnections } from './http-limits.js';
+import { WorkerProxy, handOverUpgrade, proxyConnectionCap } from './primary-proxy.js';
+import { answerWithoutWorker, serveClusterMetrics } from './local-answers.js';
+import { closeProbeServer, startProbeServer } from './probe-server.js';
+import { isMetricsPath } from './proxy-headers.js';
+import { STICKY_WORKER_FLAG, type WorkerMessage, isWorkerMessage } from './sticky-protocol.js';
+import { StickyRouter, parseEngineQuery } from './sticky-router.js';
 
 /** Beyond SHUTDOWN_GRACE_MS (the workers' own deadline), how long the primary waits for them to exit. */
 const SHUTDOWN_MARGIN_MS = 2_000;
@@ -61,22 +55,6 @@ const SHUTDOWN_MARGIN_MS = 2_000;
 const QUICK_DEATH_MS = 5_000;
 const RESTART_BASE_DELAY_MS = 100;
 const RESTART_MAX_DELAY_MS = 10_000;
-/** Handshake answers are a few hundred bytes; anything longer is forwarded unread. */
-const MAX_HANDSHAKE_BYTES = 16 * 1024;
-
-/** Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus `expect`, answered here. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-]);
 
 export interface RunPrimaryOptions {
   /** Script each worker runs. Default: this process's own script (`process.argv[1]`). */
@@ -113,8 +91,10 @@ class StickyPrimary {
   private readonly workers = new Map<number, WorkerProcess>();
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private readonly quickDeaths: number[];
-  private readonly agent = new Agent({ keepAlive: true });
   private readonly server = createServer((req, res) => this.onRequest(req, res));
+  private readonly proxy: WorkerProxy;
+  /** Liveness on PROBE_PORT, when set. */
+  private probe?: Server;
   private readonly workerEntry: string;
   private readonly workerArgs: string[];
   private readonly metrics: ClusterMetrics;
@@ -135,13 +115,16 @@ class StickyPrimary {
     this.quickDeaths = new Array<number>(config.server.workers).fill(0);
     this.metrics = new ClusterMetrics(config.server.workers);
     this.unready = readinessWithoutWorker(config);
+    const maxConnections = proxyConnectionCap(config.server.maxHttpConnections, config.server.workers);
+    limitClientConnections(this.server, maxConnections, this.logger);
+    this.proxy = new WorkerProxy(this.logger, maxConnections, config.server.workers);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket as Socket, head),
     );
   }
 
   async start(): Promise<void> {
-    const { host, port, workers } = this.config.server;
+    const { host, port, workers, probePort } = this.config.server;
     // Bind first: a port in use fails the start before any worker is forked.
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -151,6 +134,7 @@ class StickyPrimary {
       });
     });
     this.server.on('error', (error) => this.logger.error(`HTTP server error: ${error.message}`));
+    if (probePort !== undefined) this.probe = await startProbeServer(host, probePort);
     process.on('SIGTERM', (signal) => this.shutdown(signal));
     process.on('SIGINT', (signal) => this.shutdown(signal));
     for (let slot = 0; slot < workers; slot++) this.fork(slot);
@@ -247,7 +231,8 @@ class StickyPrimary {
 
   private exit(code: number): void {
     this.logger.log(code === 0 ? 'All workers exited; primary exiting' : 'Primary exiting with failures');
-    this.agent.destroy();
+    this.proxy.destroy();
+    closeProbeServer(this.probe);
     process.exit(code);
   }
 
@@ -276,116 +261,22 @@ class StickyPrimary {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method === 'GET' && isMetricsPath(req.url)) return void this.serveMetrics(res);
+    if (req.method === 'GET' && isMetricsPath(req.url)) {
+      const ready = [...this.workers.values()].filter((worker) => worker.port !== undefined);
+      return void serveClusterMetrics(res, this.metrics, ready, this.logger);
+    }
     // No session to open (health, readiness, an unknown sid): a draining worker still answers.
     const { worker, reservation } = this.route(req.url, true);
     if (worker?.port === undefined) {
       if (reservation !== undefined) this.router.release(reservation);
-      return void this.answerWithoutWorker(req, res);
+      return answerWithoutWorker(req, res, this.unready);
     }
-    this.proxy(req, res, worker, reservation);
-  }
-
-  /**
-   * No worker listens (start-up, or all of them restarting). Liveness is this process's own: 200, as the
-   * contract has it ("no dependency is checked"), so a worker that cannot start because its database is
-   * down leaves the pod unready instead of getting it restarted in a loop. Readiness: the contract's
-   * 503 JSON. Anything else: a plain 503 with Retry-After.
-   */
-  private answerWithoutWorker(req: IncomingMessage, res: ServerResponse): void {
-    // Express (the workers) ignores a trailing slash and answers HEAD like GET: so does this.
-    const path = pathOf(req.url)?.replace(/\/$/, '');
-    const read = req.method === 'GET' || req.method === 'HEAD';
-    const json = (status: number, body: unknown): void =>
-      void res
-        .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
-        .end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
-    if (read && path === '/api/health') return json(200, { status: 'ok' });
-    if (read && path === '/api/ready') return json(503, this.unready);
-    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
-  }
-
-  private proxy(
-    req: IncomingMessage,
-    res: ServerResponse,
-    worker: WorkerProcess,
-    reservation?: number,
-  ): void {
-    const release = () => {
-      if (reservation !== undefined) this.router.release(reservation);
-    };
-    const headers = requestHeaders(req);
-    // The handshake answer is read here; keep it uncompressed.
-    if (reservation !== undefined) delete headers['accept-encoding'];
-    const upstream = httpRequest({
-      host: '127.0.0.1',
-      port: worker.port,
-      method: req.method,
-      path: req.url,
-      headers,
-      agent: this.agent,
+    const target = { port: worker.port, pid: worker.child.pid };
+    if (reservation === undefined) return this.proxy.forward(req, res, target);
+    this.proxy.forward(req, res, target, {
+      confirm: (sid) => this.router.confirm(reservation, sid),
+      release: () => this.router.release(reservation),
     });
-
-    upstream.on('response', (answer) => {
-      // An answer cut off (the worker died mid-way) closes incomplete: cut the client's response short
-      // too, so the client sees the failure. Its 'error' event says the same thing again.
-      answer.on('error', () => undefined);
-      answer.on('close', () => {
-        release();
-        if (!answer.complete) res.destroy();
-      });
-      const status = answer.statusCode ?? 502;
-      const forward = (body?: Buffer) => {
-        if (res.destroyed) return;
-        res.writeHead(status, answer.statusMessage, responseHeaders(answer));
-        if (body) res.end(body);
-        else answer.pipe(res);
-      };
-      if (reservation === undefined || status !== 200) {
-        release();
-        return forward();
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      answer.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-      });
-      answer.on('end', () => {
-        const body = Buffer.concat(chunks, size);
-        const sid = size <= MAX_HANDSHAKE_BYTES ? parseHandshakeSid(body.toString('utf8')) : undefined;
-        if (sid) this.router.confirm(reservation, sid);
-        else release();
-        forward(body);
-      });
-    });
-
-    upstream.on('error', (error) => {
-      release();
-      if (res.headersSent || res.destroyed) return void res.destroy();
-      this.logger.warn(`Worker ${worker.child.pid} failed a request: ${error.message}`);
-      res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end('Bad gateway\n');
-    });
-
-    // The client went away (a long-poll closed, a reset): stop the worker's side of it too.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.on('error', () => upstream.destroy());
-    req.pipe(upstream);
-  }
-
-  private async serveMetrics(res: ServerResponse): Promise<void> {
-    const ready = [...this.workers.values()].filter((worker) => worker.port !== undefined);
-    try {
-      const text = await this.metrics.render(ready);
-      res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
-      res.end(text);
-    } catch (error) {
-      this.logger.error(`Metrics failed: ${(error as Error).message}`);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('Metrics failed\n');
-    }
   }
 
   // ---- WebSocket -------------------------------------------------------------------------------
@@ -398,85 +289,9 @@ class StickyPrimary {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    // Until the worker acknowledges the handle, this process keeps its own copy of the descriptor open,
-    // and Node keeps reading it into a no-op: a frame the client sends right after the worker's 101
-    // (Engine.IO's upgrade probe) could be read here and lost (it was, about once in 250 upgrades).
-    // So: take what was read already (read() only when something is buffered, as it restarts reading),
-    // then stop reading; later bytes wait in the kernel for the worker.
-    const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-    if (buffered) head = Buffer.concat([head, buffered]);
-    stopReading(socket);
-    const message: UpgradeMessage = { type: 'sticky:upgrade', head: rawRequest(req, head), token };
-    const failed = () => {
+    handOverUpgrade(worker.child, req, socket, head, token, () => {
       if (token !== undefined) this.router.release(token);
       socket.destroy();
-    };
-    try {
-      worker.child.send(message, socket, { keepOpen: false }, (error) => {
-        if (error) failed();
-      });
-    } catch {
-      // The socket closed before it could be sent (no handle left to send).
-      failed();
-    }
+    });
   }
-}
-
-/** A request URL's path, without its query. */
-function pathOf(url: string | undefined): string | undefined {
-  return url?.split('?', 1)[0];
-}
-
-function isMetricsPath(url: string | undefined): boolean {
-  return pathOf(url) === '/metrics';
-}
-
-/**
- * Stops the kernel-level reads of a socket (libuv `readStop`). `socket.pause()` does not: it only stops
- * emitting, and Node goes on reading into the stream's buffer.
- */
-function stopReading(socket: Socket): void {
-  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
-  if (!handle?.readStop) return;
-  handle.reading = false;
-  handle.readStop();
-}
-
-/** The client's headers minus hop-by-hop ones, with the client's address appended to X-Forwarded-For. */
-function requestHeaders(req: IncomingMessage): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  const named = connectionTokens(req.headers.connection);
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name)) headers[name] = value;
-  }
-  const client = req.socket.remoteAddress;
-  if (client) {
-    const previous = req.headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = previous ? `${String(previous)}, ${client}` : client;
-  }
-  return headers;
-}
-
-/** The worker's response headers, raw (names and repeats as sent) minus hop-by-hop ones. */
-function responseHeaders(answer: IncomingMessage): string[] {
-  const named = connectionTokens(answer.headers.connection);
-  const kept: string[] = [];
-  for (let i = 0; i < answer.rawHeaders.length; i += 2) {
-    const name = answer.rawHeaders[i].toLowerCase();
-    if (!HOP_BY_HOP.has(name) && !named.has(name)) kept.push(answer.rawHeaders[i], answer.rawHeaders[i + 1]);
-  }
-  return kept;
-}
-
-function connectionTokens(header: IncomingHttpHeaders['connection']): Set<string> {
-  return new Set((header ?? '').split(',').map((token) => token.trim().toLowerCase()));
-}
-
-/** The request as it came off the wire (line, headers, bytes read past them), for the worker to parse. */
-function rawRequest(req: IncomingMessage, head: Buffer): string {
-  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-  for (let i = 0; i < req.rawHeaders.length; i += 2)
-    text += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-  // Header bytes were decoded as latin1 by the parser: encoding back as latin1 restores them exactly.
-  return Buffer.concat([Buffer.from(`${text}\r\n`, 'latin1'), head]).toString('base64');
 }

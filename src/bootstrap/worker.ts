@@ -1,14 +1,18 @@
+import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { ChatGateway } from '../chat/chat.gateway.js';
 import type { AppConfig } from '../config/app-config.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { createApp } from './create-app.js';
 import { exitGracefullyOnSignals } from './graceful-shutdown.js';
+import { connectionCap, limitClientConnections } from './http-limits.js';
+import { closeProbeServer, startProbeServer } from './probe-server.js';
 import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from './sticky-worker.js';
 
 /**
- * One worker: a full Nest app. Alone (`WORKERS=1`) it listens on PORT itself; forked by the primary it
- * listens privately and the primary routes clients to it sticky by Engine.IO session.
+ * One worker: a full Nest app. Alone (`WORKERS=1`) it listens on PORT itself, with the client limits
+ * and the PROBE_PORT liveness the primary has otherwise; forked by the primary it listens privately and
+ * the primary routes clients to it sticky by Engine.IO session.
  */
 export async function runWorker(config: AppConfig): Promise<void> {
   const logger = new Logger('Bootstrap');
@@ -21,8 +25,15 @@ export async function runWorker(config: AppConfig): Promise<void> {
     logger.log(`Worker ready behind the primary (pid ${process.pid})`);
     return;
   }
-  const { host, port } = config.server;
+  const { host, port, probePort, maxHttpConnections } = config.server;
+  // Alone, this process owns PORT: the client limits the primary applies otherwise apply here.
+  const httpServer = app.getHttpServer() as Server;
+  limitClientConnections(httpServer, connectionCap(maxHttpConnections, { perConnection: 1 }), logger);
   await app.listen(port, host);
   app.get(PubsubCanary).start(app.get(ChatGateway).namespace);
   logger.log(`Listening on http://${host}:${port} (pid ${process.pid})`);
+  if (probePort === undefined) return;
+  // Liveness stays on until the app closes its own server at shutdown.
+  const probe = await startProbeServer(host, probePort);
+  httpServer.once('close', () => closeProbeServer(probe));
 }

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { Logger } from '@nestjs/common';
+
+/** A request whose headers have not all arrived by then is answered 408 and closed (the contract's bound). */
+export const HEADERS_TIMEOUT_MS = 15_000;
+/**
+ * Node's requestTimeout runs from a request's first byte until its body is received, not until the
+ * response is sent: a long-poll GET waiting ~25 s for its answer is never cut. It bounds a body
+ * trickled byte by byte; a polling body is at most 64 KiB, so 30 s is ample for a real client.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node enforces both timeouts; its 30 s default would let a half-sent request live 45 s. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * Descriptors kept for everything but client connections: stdio, IPC, listeners, the probe port,
+ * database and Redis clients, outgoing requests, files.
+ */
+function reservedDescriptors(fileLimit: number): number {
+  return Math.max(256, Math.ceil(fileLimit * 0.05));
+}
+
+/**
+ * The soft "Max open files" of this process (what `ulimit -n` shows), from /proc/self/limits; Node has
+ * no API for it. `undefined` where that file does not exist (not Linux) or says "unlimited".
+ */
+export function openFileLimit(limits = readProcLimits()): number | undefined {
+  const match = /^Max open files\s+(\d+)/m.exec(limits ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+function readProcLimits(): string | undefined {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined; // not Linux: no clamping
+  }
+}
+
+export interface DescriptorCost {
+  /** Descriptors one client connection holds: 1, or 2 for a proxy (the client's and the upstream one). */
+  perConnection: number;
+  /** Descriptors held regardless of clients (a proxy's idle upstream pool). */
+  fixed?: number;
+}
+
+/**
+ * Client connections this process may hold: `requested` (unset: as many as fit), lowered so that they,
+ * at `cost` each, fit in the descriptor limit with room for the rest (then warned about once). Running
+ * out of descriptors fails every accept and open alike, liveness included; a cap makes Node close only
+ * the excess connections.
+ */
+export function connectionCap(
+  requested: number | undefined,
+  cost: DescriptorCost,
+  fileLimit = openFileLimit(),
+  logger = new Logger('HttpLimits'),
+): number {
+  if (fileLimit === undefined) return requested ?? Infinity;
+  const available = fileLimit - reservedDescriptors(fileLimit) - (cost.fixed ?? 0);
+  const allowed = Math.max(1, Math.floor(available / cost.perConnection));
+  if (requested === undefined) return allowed;
+  if (requested <= allowed) return requested;
+  logger.warn(
+    `MAX_HTTP_CONNECTIONS=${requested} does not fit the open-file limit (${fileLimit}); using ${allowed}. ` +
+      'Raise `ulimit -n` (LimitNOFILE, the container runtime) to allow more.',
+  );
+  return allowed;
+}
+
+/** How often a full connection cap is reported at most: each dropped connection would flood the log. */
+const DROP_REPORT_INTERVAL_MS = 60_000;
+
+/**
+ * Bounds what one client connection may cost `server`: unfinished headers are closed after 15 s, an
+ * unfinished request body after 30 s, and connections beyond `maxConnections` are closed as they arrive
+ * (reported once a minute at most). Call before `listen()`: Node starts its timeout checks then.
+ */
+export function limitClientConnections(server: Server, maxConnections: number, logger?: Logger): void {
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  // A createServer option; Node reads the property when listening starts (setupConnectionsTracking).
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    TIMEOUT_CHECK_INTERVAL_MS;
+  server.maxConnections = maxConnections;
+  if (!logger) return;
+  let dropped = 0;
+  server.on('drop', () => {
+    if (dropped++ > 0) return;
+    logger.warn(`${maxConnections} client connections are open (MAX_HTTP_CONNECTIONS): closing new ones`);
+    setTimeout(() => {
+      if (dropped > 1)
+        logger.warn(`Connection cap: ${dropped} connections closed on arrival in the last minute`);
+      dropped = 0;
+    }, DROP_REPORT_INTERVAL_MS).unref();
+  });
+}

@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@nestjs/common';
+import { Registry } from 'prom-client';
+import type { ReadinessReport } from '../health/readiness.service.js';
+import type { ClusterMetrics } from '../metrics/cluster.metrics.js';
+import { pathOf } from './proxy-headers.js';
+
+// Answers given by a process without the Nest app: the primary (and the probe port of either process).
+
+/** GET or HEAD of `path` (Express, which the workers run, ignores a trailing slash: so does this). */
+export function isRead(req: IncomingMessage, path: string): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && pathOf(req.url)?.replace(/\/$/, '') === path;
+}
+
+/** A JSON answer, without its body for HEAD. */
+export function answerJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  res
+    .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
+    .end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
+}
+
+/**
+ * No worker listens (start-up, or all of them restarting). Liveness is this process's own: 200, as the
+ * contract has it ("no dependency is checked"), so a worker that cannot start because its database is
+ * down leaves the pod unready instead of getting it restarted in a loop. Readiness: the contract's
+ * 503 JSON (`unready`). Anything else: a plain 503 with Retry-After.
+ */
+export function answerWithoutWorker(
+  req: IncomingMessage,
+  res: ServerResponse,
+  unready: ReadinessReport,
+): void {
+  if (isRead(req, '/api/health')) return answerJson(req, res, 200, { status: 'ok' });
+  if (isRead(req, '/api/ready')) return answerJson(req, res, 503, unready);
+  res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('No worker is ready\n');
+}
+
+/** `GET /metrics` for the whole pod: every ready worker's registry, asked over IPC, plus the primary's. */
+export async function serveClusterMetrics(
+  res: ServerResponse,
+  metrics: ClusterMetrics,
+  readyWorkers: Parameters<ClusterMetrics['render']>[0],
+  logger: Logger,
+): Promise<void> {
+  try {
+    const text = await metrics.render(readyWorkers);
+    res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
+    res.end(text);
+  } catch (error) {
+    logger.error(`Metrics failed: ${(error as Error).message}`);
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end('Metrics failed\n');
+  }
+}

@@ -1,0 +1,222 @@
+import type { ChildProcess } from 'node:child_process';
+import { Agent, type IncomingMessage, type ServerResponse, request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Logger } from '@nestjs/common';
+import { connectionCap } from './http-limits.js';
+import type { UpgradeMessage } from './sticky-protocol.js';
+import { parseEngineQuery, parseHandshakeSid } from './sticky-router.js';
+import { rawRequest, requestHeaders, responseHeaders } from './proxy-headers.js';
+import { MAX_FRAME_BYTES } from './redis-io.adapter.js';
+
+/** Handshake answers are a few hundred bytes; anything longer is forwarded unread. */
+const MAX_HANDSHAKE_BYTES = 16 * 1024;
+/** Idle keep-alive connections kept per worker for reuse (Node's default maxFreeSockets). */
+const IDLE_SOCKETS_PER_WORKER = 256;
+
+/** Upstream descriptors the pool keeps even with no request in flight: its idle sockets. */
+function idleUpstreamSockets(workers: number): number {
+  return IDLE_SOCKETS_PER_WORKER * workers;
+}
+
+/**
+ * The primary's client connection cap: `requested`, within the descriptor limit. Each proxied request
+ * holds two descriptors (the client's and the worker's), and the pool keeps its idle sockets open.
+ */
+export function proxyConnectionCap(requested: number | undefined, workers: number): number {
+  return connectionCap(requested, { perConnection: 2, fixed: idleUpstreamSockets(workers) });
+}
+
+/** A new session's reservation in the router: confirmed with the handshake's sid, or released. */
+export interface Reservation {
+  confirm(sid: string): void;
+  release(): void;
+}
+
+/** Where a request goes: a ready worker's loopback port. */
+export interface ProxyTarget {
+  port: number;
+  pid: number | undefined;
+}
+
+/**
+ * Forwards plain HTTP requests to workers over a keep-alive pool. The pool is bounded by the client
+ * connection cap: each client connection has at most one request in flight (a long-poll holds it ~25 s),
+ * so `maxConnections` upstream sockets per worker never make a client wait, and the idle sockets get
+ * room of their own in the total, as Node's agent counts them there and never closes them for another worker.
+ */
+export class WorkerProxy {
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly logger: Logger,
+    maxConnections: number,
+    workers: number,
+  ) {
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: maxConnections,
+      maxFreeSockets: IDLE_SOCKETS_PER_WORKER,
+      maxTotalSockets: maxConnections + idleUpstreamSockets(workers),
+    });
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+
+  /**
+   * Proxies `req` to `target`. An Engine.IO body over MAX_FRAME_BYTES never reaches the worker: 413 at
+   * once when Content-Length says so, else when the count passes the limit (see refuseTooLarge). With a
+   * `reservation`, the answer is read here to learn the new session's sid before it is forwarded.
+   */
+  forward(req: IncomingMessage, res: ServerResponse, target: ProxyTarget, reservation?: Reservation): void {
+    const release = () => reservation?.release();
+    const engine = parseEngineQuery(req.url).engine;
+    if (engine && Number(req.headers['content-length'] ?? 0) > MAX_FRAME_BYTES) {
+      release();
+      return refuseTooLarge(res);
+    }
+    const headers = requestHeaders(req);
+    // The handshake answer is read here; keep it uncompressed.
+    if (reservation) delete headers['accept-encoding'];
+    const upstream = httpRequest({
+      host: '127.0.0.1',
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers,
+      agent: this.agent,
+    });
+    let refused = false;
+
+    upstream.on('response', (answer) => {
+      // An answer cut off (the worker died mid-way) closes incomplete: cut the client's response short
+      // too, so the client sees the failure. Its 'error' event says the same thing again.
+      answer.on('error', () => undefined);
+      answer.on('close', () => {
+        release();
+        if (!answer.complete) res.destroy();
+      });
+      const status = answer.statusCode ?? 502;
+      const forward = (body?: Buffer) => {
+        if (res.destroyed) return;
+        res.writeHead(status, answer.statusMessage, responseHeaders(answer));
+        if (body) res.end(body);
+        else answer.pipe(res);
+      };
+      if (!reservation || status !== 200) {
+        release();
+        return forward();
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      answer.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+      });
+      answer.on('end', () => {
+        const body = Buffer.concat(chunks, size);
+        const sid = size <= MAX_HANDSHAKE_BYTES ? parseHandshakeSid(body.toString('utf8')) : undefined;
+        if (sid) reservation.confirm(sid);
+        else release();
+        forward(body);
+      });
+    });
+
+    upstream.on('error', (error) => {
+      release();
+      if (refused) return; // destroyed here on purpose; the client has its 413
+      if (res.headersSent || res.destroyed) return void res.destroy();
+      this.logger.warn(`Worker ${target.pid ?? '?'} failed a request: ${error.message}`);
+      res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end('Bad gateway\n');
+    });
+
+    // The client went away (a long-poll closed, a reset): stop the worker's side of it too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.on('error', () => upstream.destroy());
+    if (!engine || req.headers['transfer-encoding'] === undefined) return void req.pipe(upstream);
+    // A body of unannounced length is counted on its way: past the limit, the worker's request is dropped.
+    const limit = new BodyLimit(MAX_FRAME_BYTES, () => {
+      refused = true;
+      req.unpipe(limit);
+      upstream.destroy();
+      release();
+      if (res.headersSent) res.destroy();
+      else refuseTooLarge(res);
+    });
+    req.pipe(limit).pipe(upstream);
+  }
+}
+
+/**
+ * 413 with `Connection: close`: Node then reads no more than its buffers of the unread body and closes
+ * the connection once the answer is out, so the client still gets the answer and sends nothing more.
+ */
+function refuseTooLarge(res: ServerResponse): void {
+  res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('Payload too large\n');
+}
+
+/** Passes a body through until it exceeds `maxBytes`; then calls `onExceeded` once and passes nothing. */
+class BodyLimit extends Transform {
+  private received = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onExceeded: () => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const before = this.received;
+    this.received += chunk.length;
+    if (this.received <= this.maxBytes) return done(null, chunk);
+    if (before <= this.maxBytes) this.onExceeded();
+    done();
+  }
+}
+
+/**
+ * Hands a WebSocket upgrade's connection to `child` over IPC, with the request bytes for it to replay.
+ * `failed` runs when the handle could not be sent (the client is gone, or the worker).
+ */
+export function handOverUpgrade(
+  child: ChildProcess,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  token: number | undefined,
+  failed: () => void,
+): void {
+  // Until the worker acknowledges the handle, this process keeps its own copy of the descriptor open,
+  // and Node keeps reading it into a no-op: a frame the client sends right after the worker's 101
+  // (Engine.IO's upgrade probe) could be read here and lost (it was, about once in 250 upgrades).
+  // So: take what was read already (read() only when something is buffered, as it restarts reading),
+  // then stop reading; later bytes wait in the kernel for the worker.
+  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+  if (buffered) head = Buffer.concat([head, buffered]);
+  stopReading(socket);
+  const message: UpgradeMessage = { type: 'sticky:upgrade', head: rawRequest(req, head), token };
+  try {
+    child.send(message, socket, { keepOpen: false }, (error) => {
+      if (error) failed();
+    });
+  } catch {
+    // The socket closed before it could be sent (no handle left to send).
+    failed();
+  }
+}
+
+/**
+ * Stops the kernel-level reads of a socket (libuv `readStop`). `socket.pause()` does not: it only stops
+ * emitting, and Node goes on reading into the stream's buffer.
+ */
+function stopReading(socket: Socket): void {
+  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
+  if (!handle?.readStop) return;
+  handle.reading = false;
+  handle.readStop();
+}

@@ -1,0 +1,38 @@
+import { type Server, createServer } from 'node:http';
+import { Logger } from '@nestjs/common';
+import { limitClientConnections } from './http-limits.js';
+import { answerJson, isRead } from './local-answers.js';
+
+/** Probes come one at a time from the kubelet; more connections than this are closed as they arrive. */
+const PROBE_MAX_CONNECTIONS = 32;
+
+/**
+ * Liveness on its own port (PROBE_PORT): `GET`/`HEAD /api/health` is 200 `{"status":"ok"}`, anything else
+ * 404. It shares no connection limit with PORT, so it answers while PORT's cap is full. Run by the process
+ * that owns PORT (the primary, or a lone worker), never by a sticky worker. Rejects if the port is taken.
+ */
+export async function startProbeServer(host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (isRead(req, '/api/health')) return answerJson(req, res, 200, { status: 'ok' });
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+  });
+  limitClientConnections(server, PROBE_MAX_CONNECTIONS);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const logger = new Logger('ProbeServer');
+  server.on('error', (error) => logger.error(`Probe server error: ${error.message}`));
+  logger.log(`Liveness on http://${host}:${port}/api/health`);
+  return server;
+}
+
+/** Stops the probe port and its open connections, so it never holds the process at exit. */
+export function closeProbeServer(server: Server | undefined): void {
+  if (!server) return;
+  server.close();
+  server.closeAllConnections();
+}

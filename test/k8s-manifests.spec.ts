@@ -280,11 +280,22 @@ describe('config/k8s manifests', () => {
       expect(container.readinessProbe?.httpGet?.path).toBe(ready);
     });
 
-    it('probe the container port that equals the ConfigMap PORT', () => {
+    it('probe startup and readiness on the container port that equals the ConfigMap PORT', () => {
       const port = Number(configData.PORT);
       expect(container.ports?.filter((p) => p.containerPort === port)).toHaveLength(1);
-      for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
+      for (const probe of [container.startupProbe, container.readinessProbe]) {
         expect(containerPortOf(probe?.httpGet?.port)).toBe(port);
+      }
+    });
+
+    it('probe liveness on PROBE_PORT, which PORT’s connection cap cannot starve and the Service does not expose', () => {
+      const probePort = Number(configData.PROBE_PORT);
+      expect(Number.isInteger(probePort)).toBe(true);
+      expect(probePort).not.toBe(Number(configData.PORT));
+      expect(container.ports?.filter((p) => p.containerPort === probePort)).toHaveLength(1);
+      expect(containerPortOf(container.livenessProbe?.httpGet?.port)).toBe(probePort);
+      for (const servicePort of service.spec.ports) {
+        expect(containerPortOf(servicePort.targetPort ?? servicePort.port)).not.toBe(probePort);
       }
     });
 

@@ -104,8 +104,12 @@ export function summarizeHostile({
     [`after end (+${options.after} s)`]: last(phases.after[1]),
   };
   const pids = [...new Set(samples.flatMap((sample) => Object.keys(sample.rss).map(Number)))];
+  // CPU cores of a process over a phase: its CPU time between the samples closest to the phase's ends.
+  const coresIn = (pid, [from, to]) =>
+    (last(to).cpu[pid] - last(from).cpu[pid]) / ((last(to).t - last(from).t) / 1_000);
   const processes = pids.map((pid) => ({
     pid,
+    cores: Object.fromEntries(PHASES.map((phase) => [phase, coresIn(pid, phases[phase])])),
     role: pid === primaryPid ? 'primary' : 'worker',
     rssKiB: Object.fromEntries(Object.entries(moments).map(([name, s]) => [name, s.rss[pid] ?? Number.NaN])),
     peakRssKiB: Math.max(...inAttack.map((s) => s.rss[pid] ?? 0)),
@@ -133,6 +137,11 @@ export function summarizeHostile({
     phases,
     delivery,
     p99Ratio: delivery.attack.p99 / delivery.baseline.p99,
+    // Delivery p99 of each 5 s of sending, from the baseline's start: when the attack bites, and how long.
+    p99Every5s: Array.from({ length: Math.ceil((phases.after[1] - windowStart) / 5_000) }, (_, i) => ({
+      s: Math.round((windowStart - phases.attack[0]) / 1_000) + 5 * i,
+      p99: histogramFigures(reports, 5 * i, 5 * i + 5).p99,
+    })),
     liveness,
     processes: processSummary,
     attackers: attackers.map((stats) => ({
@@ -212,6 +221,12 @@ export function printHostile(r, command) {
       ];
     }),
   );
+  console.log(
+    'delivery p99 (ms) of each 5 s of sending, s from the attack start: ' +
+      r.p99Every5s
+        .map((block) => `${block.s}: ${block.p99 > 2_000 ? '>2000' : fmt(block.p99, 0)}`)
+        .join(' | '),
+  );
   const live = (target) => r.liveness[target]?.whole;
   const fds = Object.values(r.processes.fds);
   const rss = Object.values(r.processes.totalRssKiB);
@@ -272,6 +287,12 @@ export function printHostile(r, command) {
         ...moments.map((m) => mib(p.rssKiB[m])),
       ]),
     ],
+  );
+  console.log(
+    '  CPU cores (baseline / attack / after): ' +
+      r.processes.processes
+        .map((p) => `${p.role} ${p.pid} ${PHASES.map((ph) => fmt(p.cores[ph], 2)).join(' / ')}`)
+        .join('; '),
   );
   console.log(
     '  every 5 s (s from the attack start: primary fds, total RSS MiB): ' +

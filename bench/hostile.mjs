@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { fileURLToPath, URL } from 'node:url';
 import Database from 'better-sqlite3';
-import { httpGet, mergeCounts, processTree, rssKiB, sleep, wallNow } from './lib.mjs';
+import { cpuSeconds, httpGet, mergeCounts, processTree, rssKiB, sleep, wallNow } from './lib.mjs';
 import { summarizeHostile } from './hostile-report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -71,7 +71,7 @@ function openDescriptors(pid) {
 /**
  * Every second: GET /api/health on PORT and on PROBE_PORT (each poll its own request, at most 3 in
  * flight per port, so a stalled server shows as failures instead of one long wait), the primary's
- * descriptors and each server process's RSS.
+ * descriptors, and each server process's RSS and CPU time.
  */
 function startMonitor(server, primaryPid) {
   const polls = [];
@@ -96,7 +96,8 @@ function startMonitor(server, primaryPid) {
     const pids = processTree(primaryPid);
     const rss = Object.fromEntries(pids.map((pid) => [pid, rssKiB([pid])]));
     const fds = Object.fromEntries(pids.map((pid) => [pid, openDescriptors(pid)]));
-    samples.push({ t, fds: fds[primaryPid] ?? Number.NaN, workerFds: fds, rss });
+    const cpu = Object.fromEntries(pids.map((pid) => [pid, cpuSeconds([pid])]));
+    samples.push({ t, fds: fds[primaryPid] ?? Number.NaN, workerFds: fds, rss, cpu });
   };
   tick();
   const timer = setInterval(tick, 1_000);

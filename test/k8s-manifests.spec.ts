@@ -10,7 +10,7 @@ import { getMetadataStorage } from 'class-validator';
 // Socket.IO's transport layer, where the heartbeat defaults live (socket.io passes its options through).
 import { Server as EngineServer } from 'engine.io';
 import { parseAllDocuments } from 'yaml';
-import { MAX_FRAME_BYTES } from '../src/bootstrap/redis-io.adapter.js';
+import { MAX_FRAME_BYTES } from '../src/bootstrap/frame-limit.js';
 import { EnvironmentVariables } from '../src/config/env.schema.js';
 import { ConfigValidationError, loadConfig } from '../src/config/load-config.js';
 import { HealthController } from '../src/health/health.controller.js';

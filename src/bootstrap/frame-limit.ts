@@ -1,6 +1,6 @@
 /**
- * The Engine.IO frame limit (redis-io.adapter.ts's MAX_FRAME_BYTES, 64 KiB), for the primary, which must
- * not load Socket.IO and Nest just to read one number (that import costs it ~50 MB). frame-limit.spec.ts
- * keeps the two equal.
+ * Engine.IO frames (and polling bodies) above this are refused: 413 for a polling body, and the
+ * connection closed for a WebSocket frame. Its own module so the primary reads it without loading
+ * Socket.IO and Nest.
  */
-export const PRIMARY_MAX_FRAME_BYTES = 64 * 1024;
+export const MAX_FRAME_BYTES = 64 * 1024;

@@ -3,7 +3,7 @@ import { Agent, type IncomingMessage, type ServerResponse, request as httpReques
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Logger } from '@nestjs/common';
-import { PRIMARY_MAX_FRAME_BYTES as MAX_FRAME_BYTES } from './frame-limit.js';
+import { MAX_FRAME_BYTES } from './frame-limit.js';
 import { connectionCap } from './http-limits.js';
 import type { UpgradeMessage } from './sticky-protocol.js';
 import { parseEngineQuery, parseHandshakeSid } from './sticky-router.js';

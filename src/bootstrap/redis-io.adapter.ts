@@ -8,9 +8,7 @@ import type { Server, ServerOptions, Socket } from 'socket.io';
 import { SocketMetrics } from '../metrics/socket-metrics.js';
 import type { RedisManager } from '../redis/redis.manager.js';
 import { adapterKey } from '../redis/redis-keys.js';
-
-/** Engine.IO frames above this are refused and their connection closed (a 5 MB frame costs nothing else). */
-export const MAX_FRAME_BYTES = 64 * 1024;
+import { MAX_FRAME_BYTES } from './frame-limit.js';
 
 /**
  * An Engine.IO session that has not connected to a namespace by then is closed (Socket.IO's default is

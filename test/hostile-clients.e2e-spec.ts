@@ -174,16 +174,40 @@ describe('typing and leave cannot flood', () => {
   });
 
   it('counts conversation:leave against the rate limit and writes nothing for a room the socket is not in', async () => {
-    const leaver = await client('leaver');
+    // Three sockets of one user, each under its own flood budget: only the per-user limit refuses.
+    const leavers = await Promise.all([client('leaver'), client('leaver'), client('leaver')]);
     const conversationId = randomUUID();
     const writesBefore = await redisCalls('hset');
     const answers = await Promise.all(
-      Array.from({ length: 130 }, () => request<Page>(leaver, 'conversation:leave', { conversationId })),
+      Array.from({ length: 135 }, (_, i) =>
+        request<Page>(leavers[i % 3], 'conversation:leave', { conversationId }),
+      ),
     );
     const codes = answers.map((answer) => (answer.ok ? 'ok' : answer.error?.code));
     expect(codes.filter((code) => code === 'ok')).toHaveLength(100);
-    expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(30);
+    expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(35);
     expect((await redisCalls('hset')) - writesBefore).toBe(0);
+  });
+
+  it('answers a flood on one socket RATE_LIMITED past its budget, without disconnecting it or slowing others', async () => {
+    const flooder = await client('flooder', { transports: ['websocket'] });
+    const neighbour = await client('neighbour', { transports: ['websocket'] });
+    const room = await joinedRoom(neighbour, [], []);
+    const evalsBefore = await redisCalls('evalsha');
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, () =>
+        request<Page>(flooder, 'conversation:leave', { conversationId: room }, 20_000),
+      ),
+    );
+    const codes = answers.map((answer) => (answer.ok ? 'ok' : answer.error?.code));
+    // A burst of 60 (plus what refills meanwhile) reaches the handlers; the rest never costs Redis.
+    expect(codes.filter((code) => code === 'ok').length).toBeLessThanOrEqual(100);
+    expect(codes.filter((code) => code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(400);
+    expect((await redisCalls('evalsha')) - evalsBefore).toBeLessThanOrEqual(110);
+    expect(flooder.connected).toBe(true);
+    expect(
+      await request(neighbour, 'message:send', { conversationId: room, content: 'unbothered' }),
+    ).toMatchObject({ ok: true });
   });
 });
 

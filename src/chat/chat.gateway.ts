@@ -16,6 +16,7 @@ import { SessionStore } from '../session/session.store.js';
 import { AnswerService } from './answer.service.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
 import { ChatService } from './chat.service.js';
+import { guardAgainstFloods } from './socket-flood-guard.js';
 import {
   type Ack,
   type ChatNamespace,
@@ -82,6 +83,7 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
 
   async handleConnection(socket: ChatSocket): Promise<void> {
     const { user } = socket.data;
+    guardAgainstFloods(socket);
     this.scheduleExpiry(socket);
     this.logger.log({
       msg: `WebSocket connected: ${user.name} (sid: ${socket.id})`,

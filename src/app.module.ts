@@ -3,6 +3,7 @@ import type { AppConfig } from './config/app-config.js';
 import { ChatModule } from './chat/chat.module.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -20,7 +21,7 @@ export class AppModule {
       imports: [
         AppConfigModule.forRoot(config),
         RedisModule,
-        DatabaseModule,
+        DatabaseModule.forRoot(ENTITIES),
         MetricsModule,
         RetrievalModule.forRoot(retrieval),
         HealthModule,

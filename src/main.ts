@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { installProcessGuards } from './bootstrap/process-guards.js';
-import { isStickyWorker } from './bootstrap/sticky-worker.js';
+import { isStickyWorker } from './cluster/sticky-worker.js';
 import { loadConfigOrExit } from './config/load-config.js';
 import { jsonLogger } from './logging/json-logger.js';
 
@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // Imported on demand: the primary never loads the Nest application, only the router.
   if (config.server.workers > 1 && !isStickyWorker()) {
-    const { runPrimary } = await import('./bootstrap/cluster.primary.js');
+    const { runPrimary } = await import('./cluster/primary.js');
     await runPrimary(config);
     return;
   }

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MessageView } from '../src/chat/chat.events.js';
+import type { MessageView } from '../src/conversations/message.view.js';
 import {
   connectChat,
   collect,

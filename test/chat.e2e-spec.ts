@@ -8,7 +8,7 @@ import {
   tokenFor,
   type ChatClient,
 } from './support/chat-client.js';
-import type { MessageView } from '../src/chat/chat.events.js';
+import type { MessageView } from '../src/conversations/message.view.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';

@@ -3,9 +3,12 @@ import { jest } from '@jest/globals';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Pool, QueryConfig, QueryResult } from 'pg';
 import { DataSource, type DataSourceOptions, QueryFailedError } from 'typeorm';
-import { Conversation, ConversationMember, Message } from '../src/conversations/index.js';
+import { Conversation } from '../src/conversations/conversation.entity.js';
+import { ConversationMember } from '../src/conversations/conversation-member.entity.js';
+import { Message } from '../src/conversations/message.entity.js';
 import { ConversationsService, type NewMessage } from '../src/conversations/conversations.service.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { ENTITIES } from '../src/entities.js';
 import { runInTransaction } from '../src/database/transaction.js';
 import { runMigrationsExclusively, withMigrationLock } from '../src/database/migration-runner.js';
 import { sleep } from './support/ports.js';
@@ -23,7 +26,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
 
   it('runs migrations exactly once when 4 processes boot together on it', async () => {
     // Hold the migration lock so all four reach it and wait; releasing it sets them racing at once.
-    const holder = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+    const holder = await new DataSource(
+      dataSourceOptions(databaseConfigFor(database.url), ENTITIES),
+    ).initialize();
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const lockTaken = new Promise<void>((taken) => {
@@ -55,7 +60,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     for (const service of services) expect((await service.get('/api/ready')).status).toBe(200);
     await Promise.all(services.map((service) => service.stop()));
 
-    const dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+    const dataSource = await new DataSource(
+      dataSourceOptions(databaseConfigFor(database.url), ENTITIES),
+    ).initialize();
     try {
       // Every migration recorded exactly once.
       const rows = (await dataSource.query('SELECT name FROM migrations ORDER BY name')) as {
@@ -71,7 +78,9 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
   describe('the chat schema', () => {
     let dataSource: DataSource;
     beforeEach(async () => {
-      dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(database.url))).initialize();
+      dataSource = await new DataSource(
+        dataSourceOptions(databaseConfigFor(database.url), ENTITIES),
+      ).initialize();
       await runMigrationsExclusively(dataSource, { log: () => undefined });
     });
     afterEach(() => dataSource.destroy());
@@ -119,7 +128,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     /** Another DataSource on this test's database, as another worker would have (`poolSize` for PostgreSQL). */
     const openAnother = (extra: { poolSize?: number } = {}) =>
       new DataSource({
-        ...dataSourceOptions(databaseConfigFor(database.url)),
+        ...dataSourceOptions(databaseConfigFor(database.url), ENTITIES),
         ...extra,
       } as DataSourceOptions).initialize();
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MessageView } from '../src/chat/chat.events.js';
+import type { MessageView } from '../src/conversations/message.view.js';
 import {
   conversationOfTwo,
   type ChatClient,

@@ -10,7 +10,7 @@ import { getMetadataStorage } from 'class-validator';
 // Socket.IO's transport layer, where the heartbeat defaults live (socket.io passes its options through).
 import { Server as EngineServer } from 'engine.io';
 import { parseAllDocuments } from 'yaml';
-import { MAX_FRAME_BYTES } from '../src/bootstrap/frame-limit.js';
+import { MAX_FRAME_BYTES } from '../src/common/frame-limit.js';
 import { EnvironmentVariables } from '../src/config/env.schema.js';
 import { ConfigValidationError, loadConfig } from '../src/config/load-config.js';
 import { HealthController } from '../src/health/health.controller.js';
@@ -205,9 +205,9 @@ function heartbeat(): { pingInterval: number; pingTimeout: number } {
 
 /** The multi-worker primary waits SHUTDOWN_GRACE_MS plus this margin for its workers (not exported). */
 function primaryShutdownMarginMs(): number {
-  const text = readFileSync(join(SRC_DIR, 'bootstrap/cluster.primary.ts'), 'utf8');
+  const text = readFileSync(join(SRC_DIR, 'cluster/worker-supervisor.ts'), 'utf8');
   const match = /const SHUTDOWN_MARGIN_MS = ([\d_]+)/.exec(text);
-  if (!match) throw new Error('SHUTDOWN_MARGIN_MS not found in src/bootstrap/cluster.primary.ts');
+  if (!match) throw new Error('SHUTDOWN_MARGIN_MS not found in src/cluster/worker-supervisor.ts');
   return Number(match[1].replaceAll('_', ''));
 }
 

@@ -7,7 +7,7 @@ import {
   type ChatClient,
   workerPidOf,
 } from './support/chat-client.js';
-import type { MessageView } from '../src/chat/chat.events.js';
+import type { MessageView } from '../src/conversations/message.view.js';
 import { scanEach } from '../src/redis/redis-scan.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';

@@ -1,5 +1,5 @@
-import type { MessageView } from '../src/chat/chat.events.js';
-import type { ReadinessReport } from '../src/health/readiness.service.js';
+import type { MessageView } from '../src/conversations/message.view.js';
+import type { ReadinessReport } from '../src/health/readiness-report.js';
 import {
   type ChatClient,
   TEST_JWT_SECRET,

@@ -8,6 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { ENTITIES } from '../src/entities.js';
 import { runMigrationsExclusively } from '../src/database/migration-runner.js';
 import { DatabaseRetriever } from '../src/retrieval/database.retriever.js';
 import { type IngestEvent, PASSAGES_PER_TRANSACTION, ingestFolder } from '../src/retrieval/ingest.js';
@@ -27,7 +28,7 @@ const INGEST_CLI = resolve(process.cwd(), 'dist/cli/ingest.js');
 const QUESTION = 'How do sticky sessions work with Redis?';
 
 async function migratedDataSource(url: string): Promise<DataSource> {
-  const dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(url))).initialize();
+  const dataSource = await new DataSource(dataSourceOptions(databaseConfigFor(url), ENTITIES)).initialize();
   await runMigrationsExclusively(dataSource, { log: () => undefined });
   return dataSource;
 }
@@ -315,7 +316,7 @@ describe.each(DATABASE_KINDS)('retrieval on %s', (kind) => {
   it('is what RetrievalModule.forRoot() provides by default, over the TypeORM DataSource', async () => {
     @Module({
       imports: [
-        TypeOrmModule.forRoot(dataSourceOptions(databaseConfigFor(database.url))),
+        TypeOrmModule.forRoot(dataSourceOptions(databaseConfigFor(database.url), ENTITIES)),
         RetrievalModule.forRoot(),
       ],
     })

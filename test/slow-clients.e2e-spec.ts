@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { type Socket, connect } from 'node:net';
-import { MAX_FRAME_BYTES } from '../src/bootstrap/frame-limit.js';
+import { MAX_FRAME_BYTES } from '../src/common/frame-limit.js';
 import { TEST_JWT_SECRET, connectChat, request, tokenFor } from './support/chat-client.js';
 import { freePort, sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { AuthUser } from '../chat/chat.events.js';
+import type { AuthUser } from './auth-user.js';
 
 interface ChatClaims {
   sub?: unknown;

@@ -8,7 +8,7 @@ import type { Server, ServerOptions, Socket } from 'socket.io';
 import { SocketMetrics } from '../metrics/socket-metrics.js';
 import type { RedisManager } from '../redis/redis.manager.js';
 import { adapterKey } from '../redis/redis-keys.js';
-import { MAX_FRAME_BYTES } from './frame-limit.js';
+import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
 
 /**
  * An Engine.IO session that has not connected to a namespace by then is closed (Socket.IO's default is

@@ -5,9 +5,9 @@ import type { AppConfig } from '../config/app-config.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { createApp } from './create-app.js';
 import { exitGracefullyOnSignals } from './graceful-shutdown.js';
-import { connectionCap, limitClientConnections } from './http-limits.js';
-import { closeProbeServer, startProbeServer } from './probe-server.js';
-import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from './sticky-worker.js';
+import { connectionCap, limitClientConnections } from '../common/http-limits.js';
+import { closeProbeServer, startProbeServer } from '../common/probe-server.js';
+import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from '../cluster/sticky-worker.js';
 
 /**
  * One worker: a full Nest app. Alone (`WORKERS=1`) it listens on PORT itself, with the client limits

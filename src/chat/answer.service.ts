@@ -3,20 +3,15 @@ import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import type { MessageSource } from '../conversations/message.entity.js';
-import { toMessageView } from '../conversations/message.view.js';
 import { LlmError, OllamaClient } from '../llm/ollama.client.js';
-import { AnswerMetrics } from '../metrics/answer.metrics.js';
+import { AnswerMetrics } from './answer.metrics.js';
 import { RETRIEVER, type Retriever } from '../retrieval/retriever.js';
 import { buildPrompt, HISTORY_MESSAGES } from './answer-prompt.js';
 import { asReference } from './answer-sources.js';
 import { AnswerProgressStore } from './answer-progress.store.js';
-import {
-  type AuthUser,
-  type ChatNamespace,
-  type ErrorBody,
-  type MessageView,
-  roomOf,
-} from './chat.events.js';
+import type { AuthUser } from '../auth/auth-user.js';
+import { type MessageView, toMessageView } from '../conversations/message.view.js';
+import { type ChatNamespace, type ErrorBody, roomOf } from './chat.events.js';
 
 /** The author id of assistant messages. */
 export const ASSISTANT_ID = 'assistant';

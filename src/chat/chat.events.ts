@@ -1,5 +1,6 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { MessageRole, MessageSource, MessageStatus } from '../conversations/message.entity.js';
+import type { AuthUser } from '../auth/auth-user.js';
+import type { ConversationView, MessageView } from '../conversations/message.view.js';
 
 /** Every code an ack or `message:error` can carry (CONTRACT section 4). */
 export type ErrorCode =
@@ -19,30 +20,6 @@ export interface ErrorBody {
 /** The one ack shape: `{ ok: true, ...result }` or `{ ok: false, error }`. */
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody };
 export type AckCallback<T extends object = object> = (response: Ack<T>) => void;
-
-/** A message as the wire carries it; `createdAt` is an ISO 8601 string. */
-export interface MessageView {
-  id: string;
-  conversationId: string;
-  seq: number;
-  role: MessageRole;
-  authorId: string;
-  content: string;
-  status: MessageStatus;
-  sources?: MessageSource[];
-  /**
-   * Only while `status` is `streaming`: `content` holds deltas `0..nextIndex-1`; a client that synced
-   * mid-answer appends the `message:delta`s from `nextIndex` on.
-   */
-  nextIndex?: number;
-  createdAt: string;
-}
-
-export interface ConversationView {
-  id: string;
-  title: string | null;
-  memberIds: string[];
-}
 
 /** Client -> server events and their acks. Payloads arrive untrusted: the DTOs in dto/ validate them. */
 export interface ClientToServerEvents {
@@ -72,12 +49,6 @@ export interface ServerToClientEvents {
   'message:done': (done: { conversationId: string; message: MessageView }) => void;
   'message:error': (failure: { conversationId: string; messageId: string; error: ErrorBody }) => void;
   typing: (typing: { conversationId: string; userId: string; name: string; isTyping: boolean }) => void;
-}
-
-/** Who the handshake token says the socket is. */
-export interface AuthUser {
-  id: string;
-  name: string;
 }
 
 export interface SocketData {

@@ -17,14 +17,8 @@ import { AnswerService } from './answer.service.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
 import { ChatService } from './chat.service.js';
 import { guardAgainstFloods } from './socket-flood-guard.js';
-import {
-  type Ack,
-  type ChatNamespace,
-  type ChatSocket,
-  type ConversationView,
-  type MessageView,
-  roomOf,
-} from './chat.events.js';
+import { type Ack, type ChatNamespace, type ChatSocket, roomOf } from './chat.events.js';
+import type { ConversationView, MessageView } from '../conversations/message.view.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ConversationRefDto } from './dto/conversation-ref.dto.js';
 import { SendMessageDto } from './dto/send-message.dto.js';

@@ -4,7 +4,8 @@ import { ConversationsService } from '../conversations/conversations.service.js'
 import { toMessageView } from '../conversations/message.view.js';
 import { AnswerProgressStore } from './answer-progress.store.js';
 import { ChatError } from './chat.error.js';
-import type { AuthUser, ConversationView, MessageView } from './chat.events.js';
+import type { AuthUser } from '../auth/auth-user.js';
+import type { ConversationView, MessageView } from '../conversations/message.view.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
 import type { CreateConversationDto } from './dto/create-conversation.dto.js';
 import type { SendMessageDto } from './dto/send-message.dto.js';

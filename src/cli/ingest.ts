@@ -44,14 +44,20 @@ async function main(): Promise<number> {
   const config = loadConfigOrExit();
   const started = Date.now();
   // Loaded once the arguments and configuration are known good: a usage error answers at once.
-  const [{ DataSource }, { dataSourceOptions }, { runMigrationsExclusively }, { ingestFolder }] =
-    await Promise.all([
-      import('typeorm'),
-      import('../database/data-source-options.js'),
-      import('../database/migration-runner.js'),
-      import('../retrieval/ingest.js'),
-    ]);
-  const dataSource = await new DataSource(dataSourceOptions(config.database)).initialize();
+  const [
+    { DataSource },
+    { dataSourceOptions },
+    { runMigrationsExclusively },
+    { ingestFolder },
+    { ENTITIES },
+  ] = await Promise.all([
+    import('typeorm'),
+    import('../database/data-source-options.js'),
+    import('../database/migration-runner.js'),
+    import('../retrieval/ingest.js'),
+    import('../entities.js'),
+  ]);
+  const dataSource = await new DataSource(dataSourceOptions(config.database, ENTITIES)).initialize();
   try {
     await runMigrationsExclusively(dataSource, { log: (message: string) => console.log(message) });
     console.log(`Ingesting .md and .txt files from ${folder}`);

@@ -1,7 +1,10 @@
 import { registerDecorator } from 'class-validator';
-import type { EnvironmentVariables } from './env.schema.js';
 
-/** Conversions and rules the environment schema is written with. */
+// Conversions and rules the environment schema (env.schema.ts) is written with.
+
+/** The environment after conversion, as a cross-field rule sees it. */
+type ConvertedEnv = Readonly<Record<string, unknown>>;
+
 /** `true/false/1/0` (any case); anything else stays as given so @IsBoolean rejects it. */
 export function toBoolean({ value }: { value: unknown }): unknown {
   if (typeof value !== 'string') return value;
@@ -25,7 +28,7 @@ let ruleCount = 0;
 
 /** A rule that may look across fields: `check` sees the whole (already converted) environment. */
 export function Rule(
-  check: (value: unknown, env: EnvironmentVariables) => boolean,
+  check: (value: unknown, env: ConvertedEnv) => boolean,
   message: string,
 ): PropertyDecorator {
   // Each rule needs its own name: class-validator keys a property's failures by it.
@@ -36,7 +39,7 @@ export function Rule(
       target: target.constructor,
       propertyName: String(propertyName),
       options: { message },
-      validator: { validate: (value, args) => check(value, args?.object as EnvironmentVariables) },
+      validator: { validate: (value, args) => check(value, args?.object as ConvertedEnv) },
     });
 }
 
@@ -100,5 +103,5 @@ export const isHostPortList = (value: unknown) =>
 export const IfSet = (check: (value: string) => boolean, message: string) =>
   Rule((v) => v === undefined || (typeof v === 'string' && check(v)), message);
 
-export const redisOn = (env: EnvironmentVariables) => env.REDIS_ENABLED === true;
-export const isProduction = (env: EnvironmentVariables) => env.NODE_ENV === 'production';
+export const redisOn = (env: ConvertedEnv) => env.REDIS_ENABLED === true;
+export const isProduction = (env: ConvertedEnv) => env.NODE_ENV === 'production';

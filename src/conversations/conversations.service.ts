@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Between, DataSource, In, LessThanOrEqual } from 'typeorm';
-import type { ConversationView } from '../chat/chat.events.js';
 import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively, runInTransaction } from '../database/transaction.js';
 import { Conversation } from './conversation.entity.js';
@@ -10,6 +9,7 @@ import type { GroupCommitInserter } from './group-commit.js';
 import { PostgresMessageInserter } from './postgres-message-inserter.js';
 import { SqliteMessageInserter } from './sqlite-message-inserter.js';
 import { timeOrderedId } from './time-ordered-id.js';
+import type { ConversationView } from './message.view.js';
 import { Message, type MessageRole, type MessageSource, type MessageStatus } from './message.entity.js';
 
 /** A unique index refused the row: SQLite `SQLITE_CONSTRAINT_UNIQUE`, PostgreSQL `23505`. */

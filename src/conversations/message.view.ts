@@ -1,5 +1,28 @@
-import type { MessageView } from '../chat/chat.events.js';
-import type { Message } from './message.entity.js';
+import type { Message, MessageRole, MessageSource, MessageStatus } from './message.entity.js';
+
+/** A message as the wire carries it; `createdAt` is an ISO 8601 string. */
+export interface MessageView {
+  id: string;
+  conversationId: string;
+  seq: number;
+  role: MessageRole;
+  authorId: string;
+  content: string;
+  status: MessageStatus;
+  sources?: MessageSource[];
+  /**
+   * Only while `status` is `streaming`: `content` holds deltas `0..nextIndex-1`; a client that synced
+   * mid-answer appends the `message:delta`s from `nextIndex` on.
+   */
+  nextIndex?: number;
+  createdAt: string;
+}
+
+export interface ConversationView {
+  id: string;
+  title: string | null;
+  memberIds: string[];
+}
 
 export function toMessageView(message: Message): MessageView {
   return {

@@ -2,14 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
-import { CHAT_ENTITIES } from '../conversations/index.js';
-import { RETRIEVAL_ENTITIES } from '../retrieval/document.entity.js';
 import { InitialSchema1764270000000 } from './migrations/1764270000000-initial-schema.js';
 import { Documents1764300000000 } from './migrations/1764300000000-documents.js';
 import { StreamingIndex1764400000000 } from './migrations/1764400000000-streaming-index.js';
 import { ClientIdPerConversation1764500000000 } from './migrations/1764500000000-client-id-per-conversation.js';
 
-const ENTITIES = [...CHAT_ENTITIES, ...RETRIEVAL_ENTITIES];
 const MIGRATIONS = [
   InitialSchema1764270000000,
   Documents1764300000000,
@@ -17,10 +14,16 @@ const MIGRATIONS = [
   ClientIdPerConversation1764500000000,
 ];
 
-/** TypeORM options for the configured database. The schema comes from migrations only, never `synchronize`. */
-export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
+/** The entity classes a data source maps (the service's: `ENTITIES` in src/entities.ts). */
+export type EntityList = NonNullable<DataSourceOptions['entities']>;
+
+/**
+ * TypeORM options for the configured database and the given entities. The schema comes from
+ * migrations only, never `synchronize`.
+ */
+export function dataSourceOptions(config: DatabaseConfig, entities: EntityList): DataSourceOptions {
   const common = {
-    entities: ENTITIES,
+    entities,
     migrations: MIGRATIONS,
     synchronize: false,
     logging: false,

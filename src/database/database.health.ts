@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
-import { timedProbe } from '../health/timed-probe.js';
+import { timedProbe } from '../common/timed-probe.js';
 
 @Injectable()
 export class DatabaseHealthIndicator {

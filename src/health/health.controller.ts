@@ -1,5 +1,6 @@
 import { Controller, Get, Header, ServiceUnavailableException } from '@nestjs/common';
-import { ReadinessService, type ReadinessReport } from './readiness.service.js';
+import type { ReadinessReport } from './readiness-report.js';
+import { ReadinessService } from './readiness.service.js';
 
 @Controller('api')
 export class HealthController {

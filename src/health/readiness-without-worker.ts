@@ -1,5 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
-import type { ReadinessReport } from './readiness.service.js';
+import type { ReadinessReport } from './readiness-report.js';
 import { securityDetail, securityProblems } from './security-posture.js';
 
 /**

@@ -7,25 +7,10 @@ import { OllamaHealthIndicator } from '../llm/ollama.health.js';
 import { RedisHealthIndicator } from '../redis/redis.health.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { RedisManager } from '../redis/redis.manager.js';
+import type { CheckDetail, ReadinessReport } from './readiness-report.js';
 import { securityDetail, securityProblems } from './security-posture.js';
 import { ShutdownState } from './shutdown-state.js';
 import { StorageHealthIndicator } from './storage.health.js';
-
-export interface CheckDetail {
-  status: 'up' | 'down' | 'disabled';
-  latency_ms: number;
-  message?: string;
-}
-
-/** The body of `GET /api/ready` (CONTRACT section 3); `checks` keeps exactly the seed's four keys. */
-export interface ReadinessReport {
-  status: 'ready' | 'not_ready';
-  checks: { database: boolean; ollama: boolean; redis: boolean; storage: boolean };
-  security_validated: boolean;
-  multi_worker_support: boolean;
-  workers: number;
-  details: Record<string, CheckDetail>;
-}
 
 const DISABLED: CheckDetail = { status: 'disabled', latency_ms: 0, message: 'REDIS_ENABLED=false' };
 

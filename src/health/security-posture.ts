@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/app-config.js';
 import { isPlaceholderSecret } from '../config/env-rules.js';
-import type { CheckDetail } from './readiness.service.js';
+import type { CheckDetail } from './readiness-report.js';
 
 /** Secrets shorter than this are guessable by brute force against HS256. */
 export const MIN_JWT_SECRET_LENGTH = 32;

@@ -5,7 +5,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { AppConfig } from '../config/app-config.js';
-import { timedProbe } from './timed-probe.js';
+import { timedProbe } from '../common/timed-probe.js';
 
 @Injectable()
 export class StorageHealthIndicator {

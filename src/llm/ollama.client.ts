@@ -2,7 +2,7 @@ import type { ReadableStreamReadResult } from 'node:stream/web';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig, OllamaConfig } from '../config/app-config.js';
-import { reconnectDelay } from '../redis/redis-retry.js';
+import { reconnectDelay } from '../common/retry.js';
 
 export interface ChatTurn {
   role: 'system' | 'user' | 'assistant';

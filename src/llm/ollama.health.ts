@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { AppConfig, OllamaConfig } from '../config/app-config.js';
-import { ProbeFailure, timedProbe } from '../health/timed-probe.js';
+import { ProbeFailure, timedProbe } from '../common/timed-probe.js';
 
 @Injectable()
 export class OllamaHealthIndicator {

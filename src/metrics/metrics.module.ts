@@ -1,6 +1,5 @@
 import { Global, Module } from '@nestjs/common';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { AnswerMetrics } from './answer.metrics.js';
 import { MetricsController } from './metrics.controller.js';
 import { PubsubMetrics } from './pubsub.metrics.js';
 import { RedisMetrics } from './redis.metrics.js';
@@ -17,7 +16,7 @@ import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
  * `/metrics` itself.
  *
  * To add metrics, write an injectable class that takes `Registry` and registers its metrics on it, as
- * AnswerMetrics does, and provide it here.
+ * AnswerMetrics (src/chat) does, and provide it in its feature's module.
  */
 @Global()
 @Module({
@@ -31,12 +30,11 @@ import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
         return registry;
       },
     },
-    AnswerMetrics,
     SocketMetrics,
     RedisMetrics,
     PubsubMetrics,
     WorkerMetricsReporter,
   ],
-  exports: [Registry, AnswerMetrics, SocketMetrics, RedisMetrics],
+  exports: [Registry, SocketMetrics, RedisMetrics],
 })
 export class MetricsModule {}

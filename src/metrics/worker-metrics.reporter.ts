@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import { isMetricsRequest, type WorkerMessage } from '../bootstrap/sticky-protocol.js';
-import { isStickyWorker } from '../bootstrap/sticky-worker.js';
+import { isMetricsRequest, type WorkerMessage } from '../cluster/sticky-protocol.js';
+import { isStickyWorker } from '../cluster/sticky-worker.js';
 
 /**
  * In a worker forked by the primary (`WORKERS > 1`), answers the primary's `metrics:request` over IPC

@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { Cluster, type Command, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/app-config.js';
 import { credentialsFromUrl } from './redis-url.js';
-import { reconnectDelay } from './redis-retry.js';
+import { reconnectDelay } from '../common/retry.js';
 
 export type RedisClient = Redis | Cluster;
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { ProbeFailure, timedProbe } from '../health/timed-probe.js';
+import { ProbeFailure, timedProbe } from '../common/timed-probe.js';
 import { type CanaryStatus, PubsubCanary } from './pubsub-canary.js';
 import { RedisManager } from './redis.manager.js';
 

@@ -61,5 +61,3 @@ export class DocumentChunk {
   @Column({ type: 'text' })
   content!: string;
 }
-
-export const RETRIEVAL_ENTITIES = [StoredDocument, DocumentChunk];

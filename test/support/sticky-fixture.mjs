@@ -8,8 +8,8 @@
 // once) or ignore-sigterm (workers never exit on SIGTERM).
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
-import { runPrimary } from '../../dist/bootstrap/cluster.primary.js';
-import { isStickyWorker, serveThroughPrimary } from '../../dist/bootstrap/sticky-worker.js';
+import { runPrimary } from '../../dist/cluster/primary.js';
+import { isStickyWorker, serveThroughPrimary } from '../../dist/cluster/sticky-worker.js';
 
 const mode = process.env.STICKY_FIXTURE_MODE ?? '';
 

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { Counter, Registry } from 'prom-client';
-import type { MetricsRequestMessage, WorkerMetrics } from '../bootstrap/sticky-protocol.js';
+import type { MetricsRequestMessage, WorkerMetrics } from './sticky-protocol.js';
 import { ClusterMetrics, type MetricsWorker } from './cluster.metrics.js';
 
 /** A worker's registry with one counter at `value`, as it would send it over IPC. */

@@ -1,23 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
-import type { ReadinessReport } from '../health/readiness.service.js';
-import type { ClusterMetrics } from '../metrics/cluster.metrics.js';
-import { pathOf } from './proxy-headers.js';
-
-// Answers given by a process without the Nest app: the primary (and the probe port of either process).
-
-/** GET or HEAD of `path` (Express, which the workers run, ignores a trailing slash: so does this). */
-export function isRead(req: IncomingMessage, path: string): boolean {
-  return (req.method === 'GET' || req.method === 'HEAD') && pathOf(req.url)?.replace(/\/$/, '') === path;
-}
-
-/** A JSON answer, without its body for HEAD. */
-export function answerJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
-  res
-    .writeHead(status, { 'content-type': 'application/json; charset=utf-8' })
-    .end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
-}
+import type { ReadinessReport } from '../health/readiness-report.js';
+import { answerJson, isRead } from '../common/plain-http.js';
+import type { ClusterMetrics } from './cluster.metrics.js';
 
 /**
  * No worker listens (start-up, or all of them restarting). Liveness is this process's own: 200, as the

@@ -1,7 +1,7 @@
 import { type Server, createServer } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { limitClientConnections } from './http-limits.js';
-import { answerJson, isRead } from './local-answers.js';
+import { answerJson, isRead } from './plain-http.js';
 
 /** Probes come one at a time from the kubelet; more connections than this are closed as they arrive. */
 const PROBE_MAX_CONNECTIONS = 32;

@@ -1,13 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import { Agent, type IncomingMessage, type ServerResponse, request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Logger } from '@nestjs/common';
-import { MAX_FRAME_BYTES } from './frame-limit.js';
-import { connectionCap } from './http-limits.js';
-import type { UpgradeMessage } from './sticky-protocol.js';
+import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
+import { connectionCap } from '../common/http-limits.js';
 import { parseEngineQuery, parseHandshakeSid } from './sticky-router.js';
-import { rawRequest, requestHeaders, responseHeaders } from './proxy-headers.js';
+import { requestHeaders, responseHeaders } from './proxy-headers.js';
 
 /** Handshake answers are a few hundred bytes; anything longer is forwarded unread. */
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
@@ -177,46 +174,4 @@ class BodyLimit extends Transform {
     if (before <= this.maxBytes) this.onExceeded();
     done();
   }
-}
-
-/**
- * Hands a WebSocket upgrade's connection to `child` over IPC, with the request bytes for it to replay.
- * `failed` runs when the handle could not be sent (the client is gone, or the worker).
- */
-export function handOverUpgrade(
-  child: ChildProcess,
-  req: IncomingMessage,
-  socket: Socket,
-  head: Buffer,
-  token: number | undefined,
-  failed: () => void,
-): void {
-  // Until the worker acknowledges the handle, this process keeps its own copy of the descriptor open,
-  // and Node keeps reading it into a no-op: a frame the client sends right after the worker's 101
-  // (Engine.IO's upgrade probe) could be read here and lost (it was, about once in 250 upgrades).
-  // So: take what was read already (read() only when something is buffered, as it restarts reading),
-  // then stop reading; later bytes wait in the kernel for the worker.
-  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-  if (buffered) head = Buffer.concat([head, buffered]);
-  stopReading(socket);
-  const message: UpgradeMessage = { type: 'sticky:upgrade', head: rawRequest(req, head), token };
-  try {
-    child.send(message, socket, { keepOpen: false }, (error) => {
-      if (error) failed();
-    });
-  } catch {
-    // The socket closed before it could be sent (no handle left to send).
-    failed();
-  }
-}
-
-/**
- * Stops the kernel-level reads of a socket (libuv `readStop`). `socket.pause()` does not: it only stops
- * emitting, and Node goes on reading into the stream's buffer.
- */
-function stopReading(socket: Socket): void {
-  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
-  if (!handle?.readStop) return;
-  handle.reading = false;
-  handle.readStop();
 }

@@ -1,4 +1,4 @@
-import { RETRY_BASE_MS, RETRY_MAX_MS, reconnectDelay } from './redis-retry.js';
+import { RETRY_BASE_MS, RETRY_MAX_MS, reconnectDelay } from './retry.js';
 
 describe('reconnectDelay', () => {
   it('doubles from the base and never exceeds the ceiling', () => {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { pathOf } from '../common/plain-http.js';
 
 /** Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus `expect`, answered here. */
 const HOP_BY_HOP = new Set([
@@ -13,11 +14,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'expect',
 ]);
-
-/** A request URL's path, without its query. */
-export function pathOf(url: string | undefined): string | undefined {
-  return url?.split('?', 1)[0];
-}
 
 export function isMetricsPath(url: string | undefined): boolean {
   return pathOf(url) === '/metrics';

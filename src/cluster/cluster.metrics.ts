@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { MetricsRequestMessage, WorkerMetrics } from '../bootstrap/sticky-protocol.js';
+import type { MetricsRequestMessage, WorkerMetrics } from './sticky-protocol.js';
 
 /**
  * How long the primary waits for a worker's metrics. Well inside Prometheus' default 10 s scrape

@@ -6,7 +6,6 @@ import { finalize, interval, map, type Observable, take } from 'rxjs';
 import { Server, type Socket as ServerSocket } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
 import { RedisIoAdapter } from '../src/bootstrap/redis-io.adapter.js';
-import type { RedisManager } from '../src/redis/redis.manager.js';
 import { waitFor } from './support/ports.js';
 
 /**
@@ -17,7 +16,7 @@ describe('RedisIoAdapter event handlers', () => {
   let http: HttpServer;
   let server: Server;
   let client: ClientSocket | undefined;
-  const adapter = new RedisIoAdapter({} as INestApplicationContext, {} as RedisManager, []);
+  const adapter = new RedisIoAdapter({} as INestApplicationContext, undefined, []);
 
   /** Binds `handlers` (as Nest's gateway callbacks: async functions of (data, ack)) to the next connection. */
   async function connect(handlers: Record<string, (data: unknown) => unknown>): Promise<ClientSocket> {

@@ -2,9 +2,11 @@ import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
+import { allowsAnyOrigin } from '../config/cors-origins.js';
 import { jsonLogger } from '../logging/json-logger.js';
 import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
 import { RedisManager } from '../redis/redis.manager.js';
+import { socketIoRedisAdapter } from '../redis/socket-io-redis-adapter.js';
 import { RedisIoAdapter } from './redis-io.adapter.js';
 
 /**
@@ -24,11 +26,7 @@ export async function createApp(
   // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
   const app = await NestFactory.create(AppModule.forRoot(config, retrieval), { abortOnError: false, logger });
   const origins = config.security.corsOrigins;
-  // Without CORS_ORIGINS (development only: production refuses to start) any origin is reflected.
-  app.enableCors({
-    origin: origins.length === 0 || origins.includes('*') ? true : origins,
-    credentials: true,
-  });
-  app.useWebSocketAdapter(new RedisIoAdapter(app, app.get(RedisManager), origins));
+  app.enableCors({ origin: allowsAnyOrigin(origins) ? true : origins, credentials: true });
+  app.useWebSocketAdapter(new RedisIoAdapter(app, socketIoRedisAdapter(app.get(RedisManager)), origins));
   return app;
 }

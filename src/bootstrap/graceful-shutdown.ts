@@ -1,5 +1,5 @@
 import { type INestApplication, Logger } from '@nestjs/common';
-import { ChatGateway } from '../chat/chat.gateway.js';
+import { ChatEmitter } from '../chat/chat-emitter.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ShutdownState } from '../health/shutdown-state.js';
 
@@ -7,9 +7,8 @@ import { ShutdownState } from '../health/shutdown-state.js';
  * SIGTERM/SIGINT drains this process:
  * 1. readiness answers 503 at once (and `onDraining` tells the primary to route no new session here);
  * 2. SHUTDOWN_DRAIN_DELAY_MS for load balancers to notice;
- * 3. the transports of THIS process's clients are closed: they see `transport close` and reconnect to
- *    another worker or pod. Not `disconnectSockets()`: with the Redis adapter it reaches every server,
- *    and it sends the terminal `io server disconnect`, after which a client does not reconnect;
+ * 3. the transports of THIS process's clients are closed (ChatEmitter.closeLocalTransports): they see
+ *    `transport close` and reconnect to another worker or pod;
  * 4. the app closes (unfinished answers marked failed and announced, the adapter unsubscribes, Redis
  *    and database clients quit) and the process exits 0.
  * We own the signals instead of calling Nest's `enableShutdownHooks()`, which re-raises the signal after
@@ -37,7 +36,7 @@ export function exitGracefullyOnSignals(
     }, graceMs).unref();
     try {
       await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
-      const closed = closeClientTransports(app);
+      const closed = app.get(ChatEmitter).closeLocalTransports();
       logger.log(`Closed ${closed} client transports; they reconnect elsewhere`);
       await app.close();
       logger.log('Shutdown complete');
@@ -49,16 +48,4 @@ export function exitGracefullyOnSignals(
   };
   process.once('SIGTERM', (signal) => void shutdown(signal));
   process.once('SIGINT', (signal) => void shutdown(signal));
-}
-
-/** Closes the Engine.IO connection of every client of this process; returns how many. */
-function closeClientTransports(app: INestApplication): number {
-  const engine = app.get(ChatGateway).namespace?.server?.engine;
-  if (!engine) return 0;
-  // Engine.IO keeps its clients in a protected map; closing each is its documented way to end one.
-  const clients = Object.values(
-    (engine as unknown as { clients: Record<string, { close(): void }> }).clients,
-  );
-  for (const client of clients) client.close();
-  return clients.length;
 }

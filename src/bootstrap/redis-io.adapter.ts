@@ -2,12 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { isObservable, type Observable, type Subscription } from 'rxjs';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { SocketMetrics } from '../metrics/socket-metrics.js';
-import type { RedisManager } from '../redis/redis.manager.js';
-import { adapterKey } from '../redis/redis-keys.js';
+import { allowsAnyOrigin } from '../config/cors-origins.js';
+import type { SocketIoAdapterConstructor } from '../redis/socket-io-redis-adapter.js';
 import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
 
 /**
@@ -17,25 +16,20 @@ import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
 export const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * Socket.IO over the RedisModule's publisher and subscriber, so rooms and broadcasts span workers and
- * pods. The clients are borrowed: RedisManager closes them, this adapter never does. With Redis off,
- * Socket.IO keeps its in-memory adapter (one worker only). In cluster mode the sharded adapter uses
- * Redis 7 sharded pub/sub (SPUBLISH), so each channel lives on one shard and adding nodes adds capacity.
+ * Nest's Socket.IO adapter with the service's server options (path, frame limit, origin check) and the
+ * Redis adapter (socketIoRedisAdapter), so rooms and broadcasts span workers and pods.
  */
 export class RedisIoAdapter extends IoAdapter {
-  /** The Socket.IO server, once the first gateway created it. */
-  server?: Server;
-
   constructor(
     private readonly app: INestApplicationContext,
-    private readonly redis: RedisManager,
+    private readonly redisAdapter: SocketIoAdapterConstructor | undefined,
     private readonly corsOrigins: string[],
   ) {
     super(app);
   }
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
-    const allowAny = this.corsOrigins.length === 0 || this.corsOrigins.includes('*');
+    const allowAny = allowsAnyOrigin(this.corsOrigins);
     const server: Server = super.createIOServer(port, {
       ...options,
       path: '/socket.io',
@@ -53,19 +47,9 @@ export class RedisIoAdapter extends IoAdapter {
         callback(allowed ? null : 'origin not allowed', allowed);
       },
     } as ServerOptions);
-    if (this.redis.enabled) {
-      const pub = this.redis.client('publisher');
-      const sub = this.redis.client('subscriber');
-      const channelPrefix = adapterKey(this.redis.config.keyPrefix);
-      server.adapter(
-        this.redis.config.mode === 'cluster'
-          ? createShardedAdapter(pub, sub, { channelPrefix })
-          : createAdapter(pub, sub, { key: channelPrefix }),
-      );
-    }
+    if (this.redisAdapter) server.adapter(this.redisAdapter);
     // After the adapter is set: the metrics hook creates the /chat namespace, and with it its adapter.
     this.app.get(SocketMetrics).instrument(server);
-    this.server = server;
     return server;
   }
 

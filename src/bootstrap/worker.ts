@@ -1,8 +1,7 @@
 import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
-import { ChatGateway } from '../chat/chat.gateway.js';
+import { ChatEmitter } from '../chat/chat-emitter.js';
 import type { AppConfig } from '../config/app-config.js';
-import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { createApp } from './create-app.js';
 import { exitGracefullyOnSignals } from './graceful-shutdown.js';
 import { connectionCap, limitClientConnections } from '../common/http-limits.js';
@@ -20,8 +19,7 @@ export async function runWorker(config: AppConfig): Promise<void> {
   exitGracefullyOnSignals(app, config.server, notifyPrimaryDraining);
   if (isStickyWorker()) {
     await app.init();
-    app.get(PubsubCanary).start(app.get(ChatGateway).namespace);
-    await serveThroughPrimary(app.getHttpServer(), app.get(ChatGateway).namespace.server.engine);
+    await serveThroughPrimary(app.getHttpServer(), app.get(ChatEmitter).namespace.server.engine);
     logger.log(`Worker ready behind the primary (pid ${process.pid})`);
     return;
   }
@@ -30,7 +28,6 @@ export async function runWorker(config: AppConfig): Promise<void> {
   const httpServer = app.getHttpServer() as Server;
   limitClientConnections(httpServer, connectionCap(maxHttpConnections, { perConnection: 1 }), logger);
   await app.listen(port, host);
-  app.get(PubsubCanary).start(app.get(ChatGateway).namespace);
   logger.log(`Listening on http://${host}:${port} (pid ${process.pid})`);
   if (probePort === undefined) return;
   // Liveness stays on until the app closes its own server at shutdown.

@@ -11,7 +11,8 @@ import { asReference } from './answer-sources.js';
 import { AnswerProgressStore } from './answer-progress.store.js';
 import type { AuthUser } from '../auth/auth-user.js';
 import { type MessageView, toMessageView } from '../conversations/message.view.js';
-import { type ChatNamespace, type ErrorBody, roomOf } from './chat.events.js';
+import type { ErrorBody } from './chat.events.js';
+import { ChatEmitter } from './chat-emitter.js';
 
 /** The author id of assistant messages. */
 export const ASSISTANT_ID = 'assistant';
@@ -50,6 +51,7 @@ export class AnswerService implements BeforeApplicationShutdown {
     @Inject(RETRIEVER) private readonly retriever: Retriever,
     private readonly metrics: AnswerMetrics,
     private readonly progress: AnswerProgressStore,
+    private readonly emitter: ChatEmitter,
     configService: ConfigService<AppConfig, true>,
   ) {
     this.enabled = configService.get('ollama', { infer: true }).assistantEnabled;
@@ -59,11 +61,11 @@ export class AnswerService implements BeforeApplicationShutdown {
    * Starts answering `question` in the background (unless ASSISTANT_ENABLED=false); failures end up in
    * `message:error`, never thrown. `socketId` (the sender's socket) only goes into log lines.
    */
-  start(namespace: ChatNamespace, user: AuthUser, question: MessageView, socketId?: string): void {
+  start(user: AuthUser, question: MessageView, socketId?: string): void {
     if (!this.enabled) return;
     const questionStoredAt = performance.now();
     const ids: AnswerLogIds = { socketId, userId: user.id, conversationId: question.conversationId };
-    const running = this.answer(namespace, user, question, questionStoredAt, ids).catch((error: Error) => {
+    const running = this.answer(user, question, questionStoredAt, ids).catch((error: Error) => {
       // No assistant message could be stored: the error names the question instead, so the room
       // still learns that no answer is coming.
       this.logger.error({
@@ -72,25 +74,17 @@ export class AnswerService implements BeforeApplicationShutdown {
         messageId: question.id,
       });
       this.metrics.answers.inc({ outcome: 'INTERNAL' });
-      namespace.to(roomOf(question.conversationId)).emit('message:error', {
-        conversationId: question.conversationId,
-        messageId: question.id,
-        error: { code: 'INTERNAL', message: 'The answer could not start' },
+      this.emitter.messageError(question.conversationId, question.id, {
+        code: 'INTERNAL',
+        message: 'The answer could not start',
       });
     });
     this.running.add(running);
     void running.finally(() => this.running.delete(running));
   }
 
-  private async answer(
-    namespace: ChatNamespace,
-    user: AuthUser,
-    question: MessageView,
-    questionStoredAt: number,
-    ids: AnswerLogIds,
-  ) {
+  private async answer(user: AuthUser, question: MessageView, questionStoredAt: number, ids: AnswerLogIds) {
     const { conversationId } = question;
-    const room = namespace.to(roomOf(conversationId));
     const { message: draft } = await this.conversations.append({
       conversationId,
       authorId: ASSISTANT_ID,
@@ -98,7 +92,7 @@ export class AnswerService implements BeforeApplicationShutdown {
       content: '',
       status: 'streaming',
     });
-    room.emit('message:new', toMessageView(draft));
+    this.emitter.messageNew(toMessageView(draft));
 
     const controller = new AbortController();
     this.inFlight.set(draft.id, controller);
@@ -128,11 +122,11 @@ export class AnswerService implements BeforeApplicationShutdown {
         content += delta;
         // Recorded before it is sent: a client syncing meanwhile gets it either in the content or as a delta.
         await this.progress.append(draft.id, delta);
-        room.emit('message:delta', { conversationId, messageId: draft.id, index: chunks++, delta });
+        this.emitter.messageDelta(conversationId, draft.id, chunks++, delta);
       }
       clearInterval(checkpoint);
       const done = await this.conversations.finish(draft.id, 'complete', content, sources);
-      room.emit('message:done', { conversationId, message: toMessageView(done) });
+      this.emitter.messageDone(toMessageView(done));
       this.metrics.answers.inc({ outcome: 'complete' });
       const seconds = (performance.now() - firstTokenAt) / 1000;
       if (chunks > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(chunks / seconds);
@@ -165,7 +159,7 @@ export class AnswerService implements BeforeApplicationShutdown {
           ...logIds,
         });
       });
-      room.emit('message:error', { conversationId, messageId: draft.id, error });
+      this.emitter.messageError(conversationId, draft.id, error);
     } finally {
       this.inFlight.delete(draft.id);
       await this.progress.clear(draft.id).catch(() => undefined);

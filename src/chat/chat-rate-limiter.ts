@@ -1,11 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import { RedisManager } from '../redis/redis.manager.js';
+import type { RedisManager } from '../redis/redis.manager.js';
 import { ChatError } from './chat.error.js';
 import { rateLimitKeyPrefix } from '../redis/redis-keys.js';
 
@@ -21,26 +21,30 @@ export const RATE_LIMIT_WINDOW_SECONDS = 30;
  */
 export const TYPING_RELAYS_PER_SECOND = 4;
 
-/** The per-user rate limit, counted in Redis when it is on (in memory otherwise), and the typing budget. */
+/** Injection token of the per-user event limiter (see `eventLimiterFor`). */
+export const EVENT_LIMITER = Symbol('EVENT_LIMITER');
+
+/** The per-user event limiter: in Redis when it is on (shared by every worker and pod), else in memory. */
+export function eventLimiterFor(redis: RedisManager): RateLimiterAbstract {
+  const options = { points: RATE_LIMIT_POINTS, duration: RATE_LIMIT_WINDOW_SECONDS };
+  if (!redis.enabled) return new RateLimiterMemory(options);
+  return new RateLimiterRedis({
+    ...options,
+    storeClient: redis.client('command'),
+    keyPrefix: rateLimitKeyPrefix(redis.config.keyPrefix),
+    // A user over the limit is refused from memory until the window ends: a flood costs no Redis.
+    inMemoryBlockOnConsumed: RATE_LIMIT_POINTS,
+    // While Redis is unreachable each process limits on its own rather than refusing everyone.
+    insuranceLimiter: new RateLimiterMemory(options),
+  });
+}
+
+/** The per-user rate limit and the typing budget. */
 @Injectable()
 export class ChatRateLimiter {
-  private readonly limiter: RateLimiterAbstract;
   private readonly typing = new RateLimiterMemory({ points: TYPING_RELAYS_PER_SECOND, duration: 1 });
 
-  constructor(redis: RedisManager) {
-    const options = { points: RATE_LIMIT_POINTS, duration: RATE_LIMIT_WINDOW_SECONDS };
-    this.limiter = redis.enabled
-      ? new RateLimiterRedis({
-          ...options,
-          storeClient: redis.client('command'),
-          keyPrefix: rateLimitKeyPrefix(redis.config.keyPrefix),
-          // A user over the limit is refused from memory until the window ends: a flood costs no Redis.
-          inMemoryBlockOnConsumed: RATE_LIMIT_POINTS,
-          // While Redis is unreachable each process limits on its own rather than refusing everyone.
-          insuranceLimiter: new RateLimiterMemory(options),
-        })
-      : new RateLimiterMemory(options);
-  }
+  constructor(@Inject(EVENT_LIMITER) private readonly limiter: RateLimiterAbstract) {}
 
   /** Takes one point for `userId`, or fails with RATE_LIMITED saying when to retry. */
   async consume(userId: string): Promise<void> {

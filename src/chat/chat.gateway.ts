@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Logger, UseFilters, UsePipes } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, UseFilters, UsePipes } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -8,13 +8,15 @@ import {
   type OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
-  WebSocketServer,
 } from '@nestjs/websockets';
 import { SocketAuthenticator } from '../auth/socket-authenticator.js';
 import { socketLogFields } from '../logging/socket-log-fields.js';
+import { PubsubCanary } from '../redis/pubsub-canary.js';
+import { CHAT_NAMESPACE } from '../redis/redis-keys.js';
 import { SessionStore } from '../session/session.store.js';
 import { AnswerService } from './answer.service.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
+import { ChatEmitter } from './chat-emitter.js';
 import { ChatService } from './chat.service.js';
 import { guardAgainstFloods } from './socket-flood-guard.js';
 import { type Ack, type ChatNamespace, type ChatSocket, roomOf } from './chat.events.js';
@@ -36,16 +38,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * Every event answers through its ack with one shape; broadcasts reach every worker and pod through
  * the Redis adapter.
  */
-@WebSocketGateway({ namespace: '/chat' })
+@WebSocketGateway({ namespace: CHAT_NAMESPACE })
 @UseFilters(WsAckExceptionFilter)
 @UsePipes(WsValidationPipe)
-export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+export class ChatGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationBootstrap
+{
   private readonly logger = new Logger('ChatGateway');
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   private readonly instance = hostname();
-
-  @WebSocketServer()
-  namespace!: ChatNamespace;
 
   constructor(
     private readonly chat: ChatService,
@@ -53,9 +54,12 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly sessions: SessionStore,
     private readonly answers: AnswerService,
     private readonly rateLimiter: ChatRateLimiter,
+    private readonly emitter: ChatEmitter,
+    private readonly canary: PubsubCanary,
   ) {}
 
   afterInit(namespace: ChatNamespace): void {
+    this.emitter.attach(namespace);
     namespace.use((socket, next) => {
       let verified: ReturnType<SocketAuthenticator['verify']>;
       try {
@@ -73,6 +77,11 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
         next();
       });
     });
+  }
+
+  /** Once the app is up: this worker starts checking that its pub/sub subscription hears itself. */
+  onApplicationBootstrap(): void {
+    this.canary.start(this.emitter.namespace);
   }
 
   async handleConnection(socket: ChatSocket): Promise<void> {
@@ -162,8 +171,8 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   ): Promise<Ack<{ message: MessageView }>> {
     const { message, duplicate } = await this.chat.send(socket.data.user, dto);
     if (!duplicate) {
-      this.namespace.to(roomOf(dto.conversationId)).emit('message:new', message);
-      this.answers.start(this.namespace, socket.data.user, message, socket.id);
+      this.emitter.messageNew(message);
+      this.answers.start(socket.data.user, message, socket.id);
     }
     return { ok: true, message };
   }
@@ -180,9 +189,8 @@ export class ChatGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     const room = roomOf(conversationId);
     if (!socket.rooms.has(room))
       return { ok: false, error: { code: 'FORBIDDEN', message: 'Join the conversation first' } };
-    const { id: userId, name } = socket.data.user;
-    if (await this.rateLimiter.allowTyping(userId, conversationId))
-      socket.to(room).emit('typing', { conversationId, userId, name, isTyping });
+    if (await this.rateLimiter.allowTyping(socket.data.user.id, conversationId))
+      this.emitter.typing(socket, conversationId, isTyping);
     return { ok: true };
   }
 

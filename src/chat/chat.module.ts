@@ -4,10 +4,13 @@ import { ConversationsModule } from '../conversations/conversations.module.js';
 import { LlmModule } from '../llm/llm.module.js';
 import { SessionModule } from '../session/session.module.js';
 import { AnswerMetrics } from './answer.metrics.js';
-import { AnswerProgressStore } from './answer-progress.store.js';
+import { AnswerProgressStore, MemoryAnswerProgressStore } from './answer-progress.store.js';
 import { AnswerService } from './answer.service.js';
+import { ChatEmitter } from './chat-emitter.js';
 import { ChatGateway } from './chat.gateway.js';
-import { ChatRateLimiter } from './chat-rate-limiter.js';
+import { ChatRateLimiter, EVENT_LIMITER, eventLimiterFor } from './chat-rate-limiter.js';
+import { RedisAnswerProgressStore } from './redis-answer-progress.store.js';
+import { RedisManager } from '../redis/redis.manager.js';
 import { ChatService } from './chat.service.js';
 import { StaleAnswerSweeper } from './stale-answer.sweeper.js';
 
@@ -17,13 +20,21 @@ import { StaleAnswerSweeper } from './stale-answer.sweeper.js';
   imports: [AuthModule, ConversationsModule, SessionModule, LlmModule],
   providers: [
     ChatGateway,
+    ChatEmitter,
     ChatService,
     ChatRateLimiter,
     AnswerService,
     AnswerMetrics,
-    AnswerProgressStore,
+    // Redis or memory, chosen once here (as SessionModule does for the session store).
+    {
+      provide: AnswerProgressStore,
+      inject: [RedisManager],
+      useFactory: (redis: RedisManager) =>
+        redis.enabled ? new RedisAnswerProgressStore(redis) : new MemoryAnswerProgressStore(),
+    },
+    { provide: EVENT_LIMITER, inject: [RedisManager], useFactory: eventLimiterFor },
     StaleAnswerSweeper,
   ],
-  exports: [ChatGateway],
+  exports: [ChatEmitter],
 })
 export class ChatModule {}

@@ -1,8 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { CHECKPOINT_INTERVAL_MS } from './answer.service.js';
-import { ChatGateway } from './chat.gateway.js';
-import { roomOf } from './chat.events.js';
+import { ChatEmitter } from './chat-emitter.js';
 
 /** An answer whose heartbeat is this old lost its worker (heartbeats come every second). */
 export const STALE_AFTER_SECONDS = 30;
@@ -20,7 +19,7 @@ export class StaleAnswerSweeper implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly conversations: ConversationsService,
-    private readonly gateway: ChatGateway,
+    private readonly emitter: ChatEmitter,
   ) {}
 
   onModuleInit(): void {
@@ -40,10 +39,9 @@ export class StaleAnswerSweeper implements OnModuleInit, OnModuleDestroy {
     try {
       for (const message of await this.conversations.failStaleAnswers(STALE_AFTER_SECONDS)) {
         this.logger.warn(`Answer ${message.id} lost its worker mid-stream; marked failed`);
-        this.gateway.namespace.to(roomOf(message.conversationId)).emit('message:error', {
-          conversationId: message.conversationId,
-          messageId: message.id,
-          error: { code: 'INTERNAL', message: 'The answer was interrupted (its worker stopped)' },
+        this.emitter.messageError(message.conversationId, message.id, {
+          code: 'INTERNAL',
+          message: 'The answer was interrupted (its worker stopped)',
         });
       }
     } catch (error) {

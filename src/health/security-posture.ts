@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
+import { allowsAnyOrigin } from '../config/cors-origins.js';
 import { isPlaceholderSecret } from '../config/env-rules.js';
 import type { CheckDetail } from './readiness-report.js';
 
@@ -18,8 +19,7 @@ export function securityProblems(config: Pick<AppConfig, 'security' | 'redis'>):
   if (!jwtSecret || jwtSecret.length < MIN_JWT_SECRET_LENGTH || isPlaceholderSecret(jwtSecret)) {
     problems.push(`JWT_SECRET is missing, a placeholder or shorter than ${MIN_JWT_SECRET_LENGTH} characters`);
   }
-  if (corsOrigins.length === 0 || corsOrigins.includes('*'))
-    problems.push('CORS_ORIGINS is not an explicit list');
+  if (allowsAnyOrigin(corsOrigins)) problems.push('CORS_ORIGINS is not an explicit list');
   if (config.redis.enabled && !redisIsProtected(config)) {
     problems.push('Redis is reachable beyond loopback without a password or TLS');
   }

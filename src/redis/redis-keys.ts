@@ -73,14 +73,6 @@ export function adapterRequestChannel(prefix: string, namespace = CHAT_NAMESPACE
 }
 
 /**
- * The classic adapter's PSUBSCRIBE pattern of a namespace (broadcasts to its rooms). Redis 7 ACLs
- * compare PSUBSCRIBE patterns literally, so config/redis.conf lists it as it is.
- */
-export function adapterBroadcastPattern(prefix: string, namespace = CHAT_NAMESPACE): string {
-  return `${adapterKey(prefix)}#${namespace}#*`;
-}
-
-/**
  * The sharded adapter's main channel of a namespace (REDIS_MODE=cluster): every adapter instance
  * SSUBSCRIBEs it, so `PUBSUB SHARDNUMSUB` of it counts the subscribed workers.
  */

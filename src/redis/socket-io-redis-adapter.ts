@@ -1,0 +1,23 @@
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { adapterKey } from './redis-keys.js';
+import type { RedisManager } from './redis.manager.js';
+
+/** What `Server.adapter()` takes: a Socket.IO adapter class for each namespace. */
+export type SocketIoAdapterConstructor =
+  ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
+
+/**
+ * The Socket.IO adapter over RedisManager's publisher and subscriber (borrowed: RedisManager closes
+ * them), or undefined with Redis off: Socket.IO's in-memory adapter then, one worker only. In cluster
+ * mode the sharded adapter uses Redis 7 sharded pub/sub (SPUBLISH), so each channel lives on one shard
+ * and adding nodes adds capacity.
+ */
+export function socketIoRedisAdapter(redis: RedisManager): SocketIoAdapterConstructor | undefined {
+  if (!redis.enabled) return undefined;
+  const pub = redis.client('publisher');
+  const sub = redis.client('subscriber');
+  const channelPrefix = adapterKey(redis.config.keyPrefix);
+  return redis.config.mode === 'cluster'
+    ? createShardedAdapter(pub, sub, { channelPrefix })
+    : createAdapter(pub, sub, { key: channelPrefix });
+}

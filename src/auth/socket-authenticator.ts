@@ -8,7 +8,7 @@ interface ChatClaims {
   exp?: unknown;
 }
 
-export class AuthenticationError extends Error {}
+class AuthenticationError extends Error {}
 
 /**
  * Verifies handshake tokens: HS256 only (so `alg: none` and RS/HS confusion are refused), a `sub`,

@@ -13,7 +13,7 @@ import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
  * An Engine.IO session that has not connected to a namespace by then is closed (Socket.IO's default is
  * 45 s): a flood of bare handshakes holds memory for at most this long.
  */
-export const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
+const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Nest's Socket.IO adapter with the service's server options (path, frame limit, origin check) and the

@@ -15,7 +15,7 @@ import type { ErrorBody } from './chat.events.js';
 import { ChatEmitter } from './chat-emitter.js';
 
 /** The author id of assistant messages. */
-export const ASSISTANT_ID = 'assistant';
+const ASSISTANT_ID = 'assistant';
 /** How often a streaming answer's content is saved (and its heartbeat beats). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 /** Sources per answer, and the time retrieval may take before the answer goes on without them. */

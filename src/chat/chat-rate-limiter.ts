@@ -13,13 +13,13 @@ import { rateLimitKeyPrefix } from '../redis/redis-keys.js';
  * Events a user may send per window, all sockets, workers and pods together. Generous for a human
  * (a message every 300 ms for 30 s) and for retries; tight enough that one client cannot flood a room.
  */
-export const RATE_LIMIT_POINTS = 100;
-export const RATE_LIMIT_WINDOW_SECONDS = 30;
+const RATE_LIMIT_POINTS = 100;
+const RATE_LIMIT_WINDOW_SECONDS = 30;
 /**
  * `typing` relays per user and conversation per second, counted by each process: enough for a start
  * and a stop per keystroke burst; the rest are dropped without touching Redis.
  */
-export const TYPING_RELAYS_PER_SECOND = 4;
+const TYPING_RELAYS_PER_SECOND = 4;
 
 /** Injection token of the per-user event limiter (see `eventLimiterFor`). */
 export const EVENT_LIMITER = Symbol('EVENT_LIMITER');

@@ -4,8 +4,8 @@ import type { Ack, ChatSocket } from './chat.events.js';
  * Events one socket may send at once, and per second after that. Far above a person's pace (the
  * per-user rate limit allows 100 events per 30 s across all sockets), so only a flood ever meets it.
  */
-export const SOCKET_EVENT_BURST = 60;
-export const SOCKET_EVENTS_PER_SECOND = 10;
+const SOCKET_EVENT_BURST = 60;
+const SOCKET_EVENTS_PER_SECOND = 10;
 /** How long a flooding WebSocket is not read: its further frames wait in the kernel, costing nothing here. */
 const FLOOD_PAUSE_MS = 1000;
 

@@ -4,7 +4,7 @@ import { CHECKPOINT_INTERVAL_MS } from './answer.service.js';
 import { ChatEmitter } from './chat-emitter.js';
 
 /** An answer whose heartbeat is this old lost its worker (heartbeats come every second). */
-export const STALE_AFTER_SECONDS = 30;
+const STALE_AFTER_SECONDS = 30;
 /** Sweep period: a dead worker's answer is failed within STALE_AFTER_SECONDS + this (< 60 s). */
 const SWEEP_INTERVAL_MS = 10_000;
 

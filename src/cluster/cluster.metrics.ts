@@ -6,7 +6,7 @@ import type { MetricsRequestMessage, WorkerMetrics } from './sticky-protocol.js'
  * How long the primary waits for a worker's metrics. Well inside Prometheus' default 10 s scrape
  * timeout, so one stuck worker costs the scrape its series, not the whole scrape.
  */
-export const WORKER_METRICS_TIMEOUT_MS = 2_000;
+const WORKER_METRICS_TIMEOUT_MS = 2_000;
 
 /** A worker the primary can ask: its slot (0..WORKERS-1, kept by its replacements) and IPC channel. */
 export interface MetricsWorker {

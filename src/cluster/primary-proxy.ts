@@ -25,13 +25,13 @@ export function proxyConnectionCap(requested: number | undefined, workers: numbe
 }
 
 /** A new session's reservation in the router: confirmed with the handshake's sid, or released. */
-export interface Reservation {
+interface Reservation {
   confirm(sid: string): void;
   release(): void;
 }
 
 /** Where a request goes: a ready worker's loopback port. */
-export interface ProxyTarget {
+interface ProxyTarget {
   port: number;
   pid: number | undefined;
 }

@@ -19,7 +19,7 @@ export interface WorkerProcess {
   port?: number;
 }
 
-export interface SupervisorOptions {
+interface SupervisorOptions {
   count: number;
   /** Script each worker runs, and its arguments (`--sticky-worker` is appended). */
   entry: string;

@@ -3,13 +3,13 @@ import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 
 /** A request whose headers have not all arrived by then is answered 408 and closed (the contract's bound). */
-export const HEADERS_TIMEOUT_MS = 15_000;
+const HEADERS_TIMEOUT_MS = 15_000;
 /**
  * Node's requestTimeout runs from a request's first byte until its body is received, not until the
  * response is sent: a long-poll GET waiting ~25 s for its answer is never cut. It bounds a body
  * trickled byte by byte; a polling body is at most 64 KiB, so 30 s is ample for a real client.
  */
-export const REQUEST_TIMEOUT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node enforces both timeouts; its 30 s default would let a half-sent request live 45 s. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
@@ -25,7 +25,7 @@ function reservedDescriptors(fileLimit: number): number {
  * The soft "Max open files" of this process (what `ulimit -n` shows), from /proc/self/limits; Node has
  * no API for it. `undefined` where that file does not exist (not Linux) or says "unlimited".
  */
-export function openFileLimit(limits = readProcLimits()): number | undefined {
+function openFileLimit(limits = readProcLimits()): number | undefined {
   const match = /^Max open files\s+(\d+)/m.exec(limits ?? '');
   return match ? Number(match[1]) : undefined;
 }
@@ -38,7 +38,7 @@ function readProcLimits(): string | undefined {
   }
 }
 
-export interface DescriptorCost {
+interface DescriptorCost {
   /** Descriptors one client connection holds: 1, or 2 for a proxy (the client's and the upstream one). */
   perConnection: number;
   /** Descriptors held regardless of clients (a proxy's idle upstream pool). */

@@ -2,9 +2,9 @@ import { Logger } from '@nestjs/common';
 import type { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 
 /** Each readiness check gets this long, so the whole answer (checks run in parallel) stays under 2 s. */
-export const CHECK_TIMEOUT_MS = 1500;
+const CHECK_TIMEOUT_MS = 1500;
 
-export interface ProbeOptions {
+interface ProbeOptions {
   timeoutMs?: number;
   /** `degraded` keeps readiness at 200: for dependencies whose absence degrades the service. */
   onFailure?: 'down' | 'degraded';

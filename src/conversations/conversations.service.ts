@@ -19,9 +19,9 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 /** How many messages `conversation:join` returns. */
-export const JOIN_HISTORY = 50;
+const JOIN_HISTORY = 50;
 /** Content characters one `conversation:sync` page carries at most (about 0.25-1 MB on the wire). */
-export const SYNC_PAGE_CHARS = 256 * 1024;
+const SYNC_PAGE_CHARS = 256 * 1024;
 
 export interface NewMessage {
   conversationId: string;

@@ -4,7 +4,7 @@ import { isPlaceholderSecret } from '../config/env-rules.js';
 import type { CheckDetail } from './readiness-report.js';
 
 /** Secrets shorter than this are guessable by brute force against HS256. */
-export const MIN_JWT_SECRET_LENGTH = 32;
+const MIN_JWT_SECRET_LENGTH = 32;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 

@@ -27,7 +27,7 @@ const MAX_ATTEMPTS = 3;
  * 32,000 CJK characters weigh 96 KB): the final `message:done` carries the whole answer and its
  * sources, and must stay below the 64 KiB pub/sub event limit.
  */
-export const MAX_ANSWER_BYTES = 32 * 1024;
+const MAX_ANSWER_BYTES = 32 * 1024;
 
 /** The longest prefix of `text` whose UTF-8 encoding fits in `bytes`, never cutting a character. */
 export function utf8Prefix(text: string, bytes: number): string {

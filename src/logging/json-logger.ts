@@ -3,7 +3,7 @@ import { type DestinationStream, type Level, pino, type Logger as Pino } from 'p
 import { CENSOR, REDACTED_PATHS, scrubSecrets } from './log-redaction.js';
 
 /** The levels the service logs unless told otherwise: debug and verbose stay off. */
-export const DEFAULT_LOG_LEVELS: readonly LogLevel[] = ['log', 'warn', 'error', 'fatal'];
+const DEFAULT_LOG_LEVELS: readonly LogLevel[] = ['log', 'warn', 'error', 'fatal'];
 
 /** Nest's level names on pino's (the `level` field of a line): `log` is `info`, `verbose` is `trace`. */
 const PINO_LEVEL: Record<LogLevel, Level> = {
@@ -45,7 +45,7 @@ const STACK = /\n\s+at /;
  * enumerable property, and libraries park secrets there (ioredis: the AUTH command's arguments,
  * TypeORM: a query's parameters, i.e. message content). Message and stack are scrubbed like `msg`.
  */
-export function serializeError(value: unknown): unknown {
+function serializeError(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || typeof (value as Error).message !== 'string')
     return { message: scrubSecrets(String(value)) };
   const { type, message, stack } = pino.stdSerializers.err(value as Error);

@@ -15,7 +15,7 @@ import { RedisManager } from './redis.manager.js';
 import { countAdapterSubscribers, countKeys, keyNodes } from './redis-scan.js';
 
 /** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
-export const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
+const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
 export const CANARY_TIMEOUT_MS = 3000;
 /**
  * A subscriber that (re)connected this recently may still be re-subscribing: a canary sent then

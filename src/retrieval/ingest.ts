@@ -97,7 +97,7 @@ export async function ingestFolder(
 }
 
 /** Stores one file's bytes as the document at `path`; says whether it was added, updated or unchanged. */
-export async function ingestFile(
+async function ingestFile(
   dataSource: DataSource,
   path: string,
   bytes: Uint8Array,
@@ -157,7 +157,7 @@ export async function ingestFile(
 }
 
 /** The `.md` and `.txt` files under `folder`, as sorted `/`-separated paths relative to it. */
-export async function documentFiles(folder: string): Promise<string[]> {
+async function documentFiles(folder: string): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {

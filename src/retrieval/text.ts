@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { SNIPPET_MAX_CHARS } from './retriever.js';
 
-export const TITLE_MAX_CHARS = 300;
+const TITLE_MAX_CHARS = 300;
 /** A chunk (the unit that is searched and quoted from) holds at most this many characters. */
 export const CHUNK_MAX_CHARS = 1500;
 /** How many distinct words of a question are searched; the rest of a very long question is ignored. */

@@ -1,7 +1,7 @@
 import { IsOptional, IsString, Length, Matches, MaxLength, NotContains } from 'class-validator';
 import { ConversationRefDto } from './conversation-ref.dto.js';
 
-export const MAX_CONTENT_LENGTH = 8000;
+const MAX_CONTENT_LENGTH = 8000;
 
 export class SendMessageDto extends ConversationRefDto {
   @IsString({ message: 'content must be a string' })

@@ -2,7 +2,7 @@ import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { ConversationRefDto } from './conversation-ref.dto.js';
 
 /** The most messages one `conversation:sync` page may ask for. */
-export const SYNC_PAGE_MAX = 200;
+const SYNC_PAGE_MAX = 200;
 export const SYNC_PAGE_DEFAULT = 100;
 
 export class SyncConversationDto extends ConversationRefDto {

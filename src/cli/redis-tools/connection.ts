@@ -14,7 +14,7 @@ import { credentialsFromUrl, describeRedisTarget } from '../../redis/redis-url.j
  * How long a tool waits for a connection to become ready. The service's clients retry forever by
  * design; a tool must answer within seconds, so it gives up (and stops the client's retries) here.
  */
-export const CONNECT_DEADLINE_MS = 4000;
+const CONNECT_DEADLINE_MS = 4000;
 /** Ceiling of any one step whose client has no command timeout (the subscriber's SUBSCRIBE). */
 export const STEP_TIMEOUT_MS = 3000;
 

@@ -1,7 +1,7 @@
 import type { HealthSample } from './health.js';
 
 /** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
+function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
@@ -13,7 +13,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** 93784 → "1d 2h 3m". */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   const days = Math.floor(seconds / 86400);
   const hours = Math.floor((seconds % 86400) / 3600);
   const minutes = Math.floor((seconds % 3600) / 60);

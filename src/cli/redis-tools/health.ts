@@ -2,6 +2,7 @@ import { Cluster, type Redis } from 'ioredis';
 import type { RedisConfig } from '../../config/app-config.js';
 import type { RedisClient } from '../../redis/redis-client.factory.js';
 import { countAdapterSubscribers, keyNodes, scanEach } from '../../redis/redis-scan.js';
+import { CANARY_TIMEOUT_MS } from '../../redis/pubsub-canary.js';
 import {
   checkKey,
   sessionPattern,
@@ -29,11 +30,9 @@ export type Verdict = 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY';
 export const EXIT_CODES: Record<Verdict, number> = { HEALTHY: 0, UNHEALTHY: 1, DEGRADED: 2 };
 
 /** DEGRADED above this share of maxmemory (and of maxclients). */
-export const FULL_RATIO = 0.9;
+const FULL_RATIO = 0.9;
 /** DEGRADED when a worker's last canary is older than this (it should run every few seconds). */
-export const CANARY_STALE_SECONDS = 60;
-/** The tool's own pub/sub canary must come back within this. */
-export const CANARY_TIMEOUT_MS = 2000;
+const CANARY_STALE_SECONDS = 60;
 /** Round trips per latency figure. */
 const LATENCY_SAMPLES = 5;
 
@@ -110,7 +109,7 @@ export function parseInfo(text: string): Record<string, string> {
 const num = (value: string | undefined): number => (value === undefined ? 0 : Number(value) || 0);
 
 /** Sums the masters' INFO into one view (a single server is just the one). */
-export function summarizeInfo(infos: Record<string, string>[]): { server: ServerStats; memory: MemoryStats } {
+function summarizeInfo(infos: Record<string, string>[]): { server: ServerStats; memory: MemoryStats } {
   const sum = (field: string) => infos.reduce((total, info) => total + num(info[field]), 0);
   const maxClients = infos.every((info) => info.maxclients !== undefined)
     ? Math.min(...infos.map((info) => num(info.maxclients)))
@@ -352,7 +351,11 @@ export async function collectSample(
   return sample;
 }
 
-/** SUBSCRIBE (SSUBSCRIBE in cluster mode) on its own connection, PUBLISH, time the round trip. */
+/**
+ * SUBSCRIBE (SSUBSCRIBE in cluster mode) on its own connection, PUBLISH, time the round trip, with the
+ * workers' canary timeout. The workers' canary (PubsubCanary) differs on purpose: it must go through
+ * the adapter's own subscription, one channel per shard; this one proves pub/sub from the outside.
+ */
 async function canaryRoundTrip(
   config: RedisConfig,
   publisher: RedisClient,

@@ -8,7 +8,7 @@
  *   command timeout is still far away, but users feel it and backlogs build up under load.
  * The max is reported, never judged: one GC pause or scheduler hiccup must not fail a check.
  */
-export const LATENCY_GOOD_MS = 5;
+const LATENCY_GOOD_MS = 5;
 export const LATENCY_LIMIT_MS = 20;
 
 export type LatencyVerdict = 'good' | 'slow' | 'too slow';

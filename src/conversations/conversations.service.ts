@@ -32,11 +32,7 @@ export interface NewMessage {
   clientMessageId?: string;
 }
 
-/**
- * Conversations, membership and messages, in the database. Every write is committed before it returns.
- * Ids are UUIDv7 (ordered by millisecond): a new row's primary-key entry lands beside the previous ones
- * instead of on a random index page, so a commit dirties (and the WAL or PostgreSQL writes) fewer pages.
- */
+/** Conversations, membership and messages. Every write is committed before it returns. */
 @Injectable()
 export class ConversationsService {
   private inserter?: GroupCommitInserter;
@@ -73,10 +69,8 @@ export class ConversationsService {
   }
 
   /**
-   * A page of the messages with `seq > afterSeq`, oldest first: at most `limit` of them and at most
-   * SYNC_PAGE_CHARS characters of content (always at least one), so one sync never loads or sends more
-   * than about a megabyte however long the conversation is. The sizes are read first, from the index
-   * and the row, so the contents of messages beyond the page are never loaded.
+   * Messages with `seq > afterSeq`, oldest first: at most `limit` and SYNC_PAGE_CHARS of content (at
+   * least one message). Sizes are read first, so contents beyond the page are never loaded.
    */
   async messagesAfter(
     conversationId: string,
@@ -110,9 +104,7 @@ export class ConversationsService {
 
   /**
    * Stores a message under the conversation's next `seq`. Idempotent on (conversation, author,
-   * clientMessageId): a repeat returns the stored message with `duplicate: true` instead of adding a
-   * second one. Optimistic: the unique index detects a repeat, so a first send (the usual case) costs
-   * exactly one statement.
+   * clientMessageId): a repeat, detected by the unique index, returns the stored one with `duplicate`.
    */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     try {
@@ -125,16 +117,8 @@ export class ConversationsService {
   }
 
   /**
-   * Stores the message under the next seq in ONE statement that returns the stored row, so the lock
-   * that orders a conversation's senders is held inside the database for microseconds, never across
-   * round trips to a busy event loop (with a multi-statement transaction, 20 senders of one room
-   * queued on the lock while holding pooled connections, and the pools ran dry). A failed statement
-   * changes nothing, so a refused duplicate leaves no gap in `seq`.
-   * - SQLite: `MAX(seq) + 1` inside the INSERT; the database write lock makes it atomic.
-   * - PostgreSQL: a CTE raises `conversations.last_seq` and inserts with it; the UPDATE waits for the
-   *   row lock and then sees the latest committed counter.
-   * Both commit in groups: one batch in flight per process, the next one gathering what arrives
-   * meanwhile (see GroupCommitInserter).
+   * ONE statement takes the next seq and returns the row, so no lock is held across round trips and a
+   * refused duplicate leaves no gap (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
    */
   private async insertWithNextSeq(id: string, input: NewMessage): Promise<Message> {
     const { conversationId, role, authorId, content, status, clientMessageId } = input;
@@ -181,10 +165,7 @@ export class ConversationsService {
     return newestFirst.reverse();
   }
 
-  /**
-   * Saves a streaming answer's content so far. It doubles as the answer's heartbeat: `updated_at`
-   * moves on every call, and an answer whose heartbeat stopped is failed by `failStaleAnswers`.
-   */
+  /** Saves a streaming answer's content so far; `updated_at` is its heartbeat for `failStaleAnswers`. */
   async checkpoint(id: string, content: string, streamIndex: number): Promise<void> {
     const repository = this.dataSource.getRepository(Message);
     await exclusively(this.dataSource, () =>
@@ -207,9 +188,8 @@ export class ConversationsService {
   }
 
   /**
-   * Fails answers still `streaming` whose heartbeat is older than `staleSeconds` (their worker died).
-   * Safe with many workers sweeping at once: each row is claimed by one conditional UPDATE, and only
-   * the claims this call won are returned (so only one worker tells the clients).
+   * Fails answers still `streaming` whose heartbeat is older than `staleSeconds`. Each row is claimed by
+   * a conditional UPDATE, and only the claims this call won are returned, so one worker tells the clients.
    */
   async failStaleAnswers(staleSeconds: number): Promise<Message[]> {
     const repository = this.dataSource.getRepository(Message);

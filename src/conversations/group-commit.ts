@@ -1,10 +1,7 @@
 /** The columns a new message is inserted with (the rest take their defaults). */
 export const INSERT_COLUMNS = 'id, conversation_id, seq, role, author_id, content, status, client_message_id';
 
-/**
- * A message to insert, as `insert` takes it: id, conversationId, role, authorId, content, status,
- * clientMessageId (or null). Its seq is the database's to give.
- */
+/** id, conversationId, role, authorId, content, status, clientMessageId or null; seq is the database's. */
 export type MessageInsertParams = [string, string, string, string, string, string, string | null];
 
 /** One insert waiting for its batch. */
@@ -15,11 +12,8 @@ export interface PendingInsert {
 }
 
 /**
- * Group commit: one batch is written at a time per process, and every insert asked for meanwhile
- * waits for the next one, which takes them all. When idle a batch is one message and costs one
- * `setImmediate` of latency; under load batches grow with the time a commit takes, dividing the
- * database round trips, lock takes and log writes by their size, so a busy worker falls behind less
- * instead of more (and holds one pooled connection for its inserts, not one per message).
+ * Group commit: one batch in flight per process; inserts asked for meanwhile form the next batch, so
+ * batches grow with commit time (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
  */
 export abstract class GroupCommitInserter {
   private pending: PendingInsert[] = [];

@@ -8,11 +8,7 @@ import {
   type PendingInsert,
 } from './group-commit.js';
 
-/**
- * What both statements return: every column of `messages`, named (not `*`): they run as prepared
- * statements, and PostgreSQL refuses to run a prepared statement whose result columns changed, as
- * they would under a running worker when another pod's migration adds a column.
- */
+/** Columns named, not `*`: a prepared statement fails if another pod's migration adds a column. */
 const RETURNING =
   'RETURNING id, conversation_id, seq, role, author_id, content, status, sources, client_message_id, ' +
   'stream_index, created_at, updated_at';
@@ -24,11 +20,9 @@ const SINGLE_SQL =
   RETURNING;
 
 /**
- * One statement for a whole batch, across conversations. `locked` takes the conversations' row locks
- * in id order, and the UPDATE only reaches rows that `locked` has already returned (it joins them), so
- * whatever plan PostgreSQL picks, every lock is taken in id order and two workers' batches over the
- * same conversations queue instead of deadlocking. Each conversation's `last_seq` rises by its count in
- * the batch, and its messages take the numbers below the new value in the order they arrived.
+ * One statement for a batch across conversations. The UPDATE joins `locked`, so every row lock is taken
+ * in id order whatever the plan, and concurrent batches queue instead of deadlocking. Each `last_seq`
+ * rises by its count; the messages take the numbers below it in arrival order.
  */
 const BATCH_SQL = `
 WITH input AS (
@@ -52,10 +46,8 @@ FROM input i JOIN bumped b ON b.id = i.conversation_id
 ${RETURNING}`;
 
 /**
- * The batch was refused for one of its messages or by the lock order (bad data, a unique index, a
- * foreign key, a deadlock or serialization failure: SQLSTATE classes 22, 23 and 40), and nothing of it
- * was stored: its messages are tried alone, so one bad message fails only itself. Anything else (the
- * connection, the pool) fails them all as it is.
+ * The batch stored nothing because of one message or the lock order (SQLSTATE classes 22, 23, 40): its
+ * messages are then tried alone. Anything else (connection, pool) fails them all.
  */
 function isRefusal(error: unknown): boolean {
   const code = databaseErrorCode(error);
@@ -66,11 +58,9 @@ function isRefusal(error: unknown): boolean {
 const PARAMS = 7;
 
 /**
- * Inserts messages on PostgreSQL with group commit (see GroupCommitInserter): a batch of several
- * messages is ONE statement on one pooled connection (a worker that sent each alone held a connection
- * per message, and under load its pool ran dry). A batch of one, a batch the database refused (a
- * repeated clientMessageId: the unique index fails the whole statement) and a message whose
- * conversation is gone are sent alone, by a statement that tells each outcome apart.
+ * Group commit on PostgreSQL: a batch is ONE statement on one pooled connection. A batch of one, a
+ * refused batch and a message whose conversation is gone are sent alone, so each outcome is told apart
+ * (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
  */
 export class PostgresMessageInserter extends GroupCommitInserter {
   constructor(private readonly dataSource: DataSource) {
@@ -103,11 +93,7 @@ export class PostgresMessageInserter extends GroupCommitInserter {
     return rows[0];
   }
 
-  /**
-   * A named statement on TypeORM's pool: each pooled connection parses and plans it once, then only
-   * executes it (planning the batch statement cost more than running it: 2.2 ms against 1.3 ms per
-   * batch, `docs/benchmarks.md`).
-   */
+  /** A named statement on TypeORM's pool: planned once per connection (planning cost more than running). */
   private async run(name: string, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
     const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     return (await pool.query<Record<string, unknown>>({ name, text, values })).rows;

@@ -25,22 +25,10 @@ const SQL =
 const LOCK_RETRY_MS = 1;
 
 /**
- * Inserts messages on SQLite with group commit (see GroupCommitInserter): each batch is ONE
- * `BEGIN IMMEDIATE … COMMIT`. Each commit takes the database's single write lock, which all workers of
- * the host share.
- *
- * The write lock is waited for here, not in SQLite's busy handler: that handler sleeps inside the
- * statement (1, 2, 5, 10, 15… ms), blocking this worker's event loop, so every socket of the worker
- * stalls while another worker commits. Here the BEGIN runs with no busy wait and, when the lock is
- * taken, is tried again on a timer until the connection's busy timeout has passed.
- *
- * Statements run on better-sqlite3 directly (this is the chat's hot path; TypeORM's query building
- * cost more CPU than the statement). A batch runs synchronously, so nothing of this process interleaves
- * with it, and never while a transaction is open on the shared connection (see `attempt`); when it must
- * wait (for another connection's lock, or for this process's open transaction) it waits under
- * `exclusively`, behind the TypeORM transactions of this process. A statement that fails (a unique
- * index refusing a repeated clientMessageId) fails alone: SQLite aborts that statement, not the
- * transaction.
+ * Group commit on SQLite: each batch is ONE `BEGIN IMMEDIATE … COMMIT` on better-sqlite3 directly. The
+ * host-wide write lock is waited for on a timer, never in SQLite's busy handler, which would block the
+ * event loop; a batch that must wait does so under `exclusively`. A failing statement fails alone
+ * (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
  */
 export class SqliteMessageInserter extends GroupCommitInserter {
   private prepared?: Prepared;
@@ -50,9 +38,7 @@ export class SqliteMessageInserter extends GroupCommitInserter {
   }
 
   protected async commit(items: PendingInsert[]): Promise<void> {
-    // A failure here (BEGIN or COMMIT, e.g. the write lock stayed busy past the timeout) stored nothing.
-    // Usually the connection is in no transaction and the lock is free: the batch commits at once,
-    // without a turn of the mutex (a chain of promises per batch) or a timer.
+    // A failure here (BEGIN or COMMIT) stored nothing. Usually the lock is free: commit without the mutex.
     const first = this.attempt(items);
     const outcomes =
       'outcomes' in first
@@ -78,10 +64,8 @@ export class SqliteMessageInserter extends GroupCommitInserter {
   }
 
   /**
-   * `BEGIN IMMEDIATE` without waiting: the batch's outcomes, or `busy` while another connection writes
-   * or a transaction is open on this one (one begun outside `exclusively`, e.g. by a repository's
-   * save()): better-sqlite3 would run the batch inside it as a savepoint, and its rollback would take
-   * acknowledged messages with it.
+   * `BEGIN IMMEDIATE` without waiting: the outcomes, or `busy` while another connection writes or a
+   * transaction is open on this one (the batch would become a savepoint, lost with its rollback).
    */
   private attempt(items: PendingInsert[]): Attempt {
     const { database, batch, busyTimeoutMs } = this.prepare();

@@ -17,22 +17,15 @@ import { countAdapterSubscribers, countKeys, keyNodes } from './redis-scan.js';
 /** How often a worker sends itself a canary, and how long it waits for it. A miss is known ≤ 8 s in. */
 const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
 export const CANARY_TIMEOUT_MS = 3000;
-/**
- * A subscriber that (re)connected this recently may still be re-subscribing: a canary sent then
- * proves nothing either way, and forcing another reconnect would only repeat the race.
- */
+/** A subscriber this freshly (re)connected may still be re-subscribing: a canary proves nothing. */
 const SETTLE_MS = 1000;
-/**
- * PUBSUB NUMSUB and the worker registry are counted on the first ticks (workers of a pod start
- * together) and then every this many: SCAN walks the whole keyspace, sessions included.
- */
+/** NUMSUB and the registry are counted on the first ticks, then every COUNT_EVERY: SCAN walks the keyspace. */
 const COUNT_EVERY = 12;
 const COUNT_FIRST = 4;
 
 export interface CanaryStatus {
   /** false from a missed canary (or a lost subscriber) until a canary comes back again. */
   healthy: boolean;
-  /** Why not healthy. */
   reason?: string;
   lastRttMs?: number;
   misses: number;
@@ -42,19 +35,9 @@ export interface CanaryStatus {
 }
 
 /**
- * No deaf workers. A worker whose subscriber died quietly (half-open TCP, or Redis cut it off for its
- * output buffer while the socket looked alive) would keep passing every other check while its users
- * stopped receiving other workers' messages. So every CANARY_INTERVAL_MS this worker publishes a
- * canary on a channel its adapter's subscriber connection listens to and expects it back within
- * CANARY_TIMEOUT_MS:
- * - standalone/sentinel: a room channel of the adapter's own pattern subscription
- *   (`<key>#/chat#<canary room>#`); every adapter drops it at once as a room it does not have;
- * - cluster: one sharded channel per shard, each hash-tagged onto a slot that shard serves: the
- *   adapter's room channels live on every shard, and ioredis keeps a subscriber connection per shard.
- * A miss marks `redis_pubsub` down, is logged once, and forces the subscriber to reconnect (ioredis
- * then subscribes again to everything). It also keeps this worker's registry entry
- * (`<prefix>:worker:<host>:<pid>`, read by `npm run redis:health`) and compares PUBSUB NUMSUB on the
- * adapter's channel with the number of registered workers.
+ * No deaf workers: every CANARY_INTERVAL_MS this worker publishes a canary that its adapter's subscriber
+ * must hear within CANARY_TIMEOUT_MS (one per shard in cluster mode). A miss marks `redis_pubsub` down
+ * and reconnects the subscriber. Also keeps this worker's registry entry (docs/decisions/0005-pubsub-canary.md).
  */
 @Injectable()
 export class PubsubCanary implements BeforeApplicationShutdown {
@@ -62,7 +45,6 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   private readonly instance = hostname();
   private readonly startedAt = new Date().toISOString();
   private readonly state: CanaryStatus = { healthy: true, misses: 0 };
-  /** Standalone/sentinel: the one canary channel. Cluster: one per shard (see `shardChannels`). */
   private channel = '';
   private clusterPrefix?: string;
   /** Cluster: master node key -> the canary channel hash-tagged onto a slot it serves. */
@@ -89,11 +71,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     return { ...this.state };
   }
 
-  /**
-   * Why this worker's pub/sub does not work (Redis off, the adapter's publisher or subscriber not
-   * ready, or the last canary missed), or undefined when it does: connected is not enough, a deaf
-   * subscriber shares nothing with other workers.
-   */
+  /** Why this worker's pub/sub does not work, or undefined: connected is not enough, a deaf subscriber hears nothing. */
   problem(): string | undefined {
     if (!this.redis.enabled) return 'Redis is off';
     for (const role of ['publisher', 'subscriber'] as const) {
@@ -121,8 +99,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
       if (this.waiting.pending.has(name)) this.received(name, message.toString());
     };
     if (subscriber instanceof Cluster) {
-      // The adapter's rooms are sharded channels spread over every shard, and ioredis keeps one
-      // subscriber connection per shard: each must be proven alive, so one canary per shard.
+      // One canary per shard: ioredis keeps a subscriber connection per shard, each must be proven alive.
       this.clusterPrefix = `${prefix}:${id}`;
       const listener = (channel: Buffer, message: Buffer) => onMessage(channel, message);
       subscriber.on('smessageBuffer', listener);
@@ -165,8 +142,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
 
   private async tick(): Promise<void> {
     if (this.waiting) return; // the previous one is still within its timeout
-    // A client that is down reconnects by itself (and readiness already says so); one that just came
-    // back gets a moment to re-subscribe.
+    // A client that is down reconnects by itself; one that just came back gets a moment to re-subscribe.
     const settled = performance.now() - this.subscriberReadyAt >= SETTLE_MS;
     if (this.redis.isReady('publisher') && this.redis.isReady('subscriber') && settled) this.send();
     this.ticks++;
@@ -191,10 +167,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     }
   }
 
-  /**
-   * One canary channel per master, hash-tagged onto a slot that master serves, subscribed (SSUBSCRIBE)
-   * on the shard subscriber ioredis keeps for it. Follows resharding: a new master gets its channel.
-   */
+  /** One canary channel per master, on a slot it serves; follows resharding. */
   private clusterChannels(): string[] {
     const subscriber = this.redis.client('subscriber') as Cluster;
     const masters = new Map<string, number>(); // node key -> one slot it serves
@@ -206,8 +179,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
       if (known && subscriber.slots[calculateSlot(known)]?.[0] === node) continue;
       const channel = this.channelForSlot(slot);
       this.shardChannels.set(node, channel);
-      // Sent on only once subscribed: a canary published before its SSUBSCRIBE lands would be a false
-      // miss, and a miss reconnects every shard subscriber (dropping the adapter's rooms meanwhile).
+      // Sent on only once subscribed: an earlier canary would be a false miss, reconnecting every shard.
       subscriber.ssubscribe(channel).then(
         () => this.subscribedShardChannels.add(channel),
         () => undefined,
@@ -256,8 +228,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
       this.logger.warn('Re-establishing the Redis subscriber connection after a missed canary');
       subscriber.disconnect(true);
     }
-    // Missed again with a fresh subscriber: the publisher may be the deaf one (unsent commands are
-    // sent again after its reconnect).
+    // Missed again with a fresh subscriber: the publisher may be the deaf one.
     const publisher = this.redis.client('publisher');
     if (this.consecutiveMisses >= 2 && publisher.status === 'ready') {
       this.logger.warn('Re-establishing the Redis publisher connection after repeated missed canaries');
@@ -302,7 +273,6 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     if (command.status !== 'ready') return;
     const prefix = this.redis.config.keyPrefix;
     try {
-      // Sharded channels are counted where they live: every master is asked and the counts summed.
       this.state.subscribers = await countAdapterSubscribers(command, prefix, keyNodes(command));
       this.state.expectedWorkers = await countKeys(command, workerPattern(prefix));
     } catch {

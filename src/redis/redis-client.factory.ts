@@ -6,10 +6,7 @@ import { reconnectDelay } from '../common/retry.js';
 
 export type RedisClient = Redis | Cluster;
 
-/**
- * command: sessions, rate limits, health pings. publisher / subscriber: the Socket.IO adapter's pair
- * (a subscribed connection cannot run ordinary commands, so pub/sub needs its own two).
- */
+/** command: ordinary commands. publisher / subscriber: the adapter's pair (a subscribed connection runs no commands). */
 export type RedisRole = 'command' | 'publisher' | 'subscriber';
 
 /** A command that takes longer than this fails instead of stalling a socket handler. */
@@ -26,8 +23,7 @@ function optionsFor(config: RedisConfig, role: RedisRole): RedisOptions {
     connectTimeout: CONNECT_TIMEOUT_MS,
     keepAlive: KEEPALIVE_MS,
     retryStrategy: (attempt) => reconnectDelay(attempt),
-    // The subscriber sits idle between messages by design: a command timeout there would tear down a
-    // healthy subscription. Its commands (SUBSCRIBE) are replayed on reconnect, so they may wait forever.
+    // The subscriber idles by design and its SUBSCRIBEs are replayed on reconnect: no timeout (0006).
     commandTimeout: role === 'subscriber' ? undefined : COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: role === 'subscriber' ? null : 1,
   };
@@ -42,8 +38,7 @@ export function createRedisClient(config: RedisConfig, role: RedisRole): RedisCl
     case 'cluster':
       return new Cluster(config.clusterNodes, {
         clusterRetryStrategy: (attempt) => reconnectDelay(attempt),
-        // Sharded pub/sub (SSUBSCRIBE) must reach the node that owns each channel's slot: the
-        // subscriber keeps one connection per shard instead of one to a random node.
+        // Sharded pub/sub must reach the node owning each channel's slot: one connection per shard.
         shardedSubscribers: role === 'subscriber',
         redisOptions: { ...options, username, password, ...tlsOptions },
       });
@@ -63,10 +58,7 @@ export function createRedisClient(config: RedisConfig, role: RedisRole): RedisCl
   }
 }
 
-/**
- * Logs a client's state changes once each (connected, lost, restored), never one line per retry:
- * while Redis is down ioredis emits an error on every attempt.
- */
+/** Logs a client's state changes once each (connected, lost, restored), never once per retry. */
 export function watchClientState(client: RedisClient, name: string, logger: Logger): { stop(): void } {
   let state: 'connecting' | 'up' | 'down' = 'connecting';
   let everUp = false;
@@ -101,12 +93,8 @@ const TIMED = Symbol('redis command timed');
 type SendCommand = (command: Command, stream?: unknown, node?: unknown) => unknown;
 
 /**
- * Times every command `client` runs from now on and reports it to `observer` (call it once per client). ioredis 5 has no command hooks, and its `ioredis:command` diagnostics channel names no
- * client, so this wraps the instance's `sendCommand`, which every command goes through (pipelines and
- * MULTI included, each command on its own). ioredis sends a command through it again after a reconnect
- * or from its offline queue: a mark on the command times it once, from its first attempt.
- * Cost per command: two clock reads and a `then` on the command's own promise (about half a microsecond,
- * against a round trip of tens); the caller's promise and behaviour are unchanged.
+ * Times every command `client` runs from now on (call once per client) by wrapping its `sendCommand`,
+ * as ioredis 5 has no command hooks. A command resent after a reconnect is timed once, from its first try.
  */
 export function observeCommands(client: RedisClient, observer: CommandObserver): void {
   const target = client as unknown as { sendCommand: SendCommand };
@@ -128,10 +116,7 @@ export function observeCommands(client: RedisClient, observer: CommandObserver):
 /** How long QUIT may take before the connection is simply dropped. */
 const QUIT_TIMEOUT_MS = 1000;
 
-/**
- * QUIT lets Redis finish what it was sent; a client that never got ready has nothing to finish, and
- * one whose QUIT fails or hangs is dropped. Never throws; `onQuitError` hears why QUIT failed.
- */
+/** QUIT, or disconnect if the client never got ready or QUIT fails or hangs. Never throws. */
 export async function quitOrDisconnect(
   client: RedisClient,
   onQuitError: (error: Error) => void = () => undefined,

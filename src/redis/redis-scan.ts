@@ -32,10 +32,7 @@ export async function countKeys(client: RedisClient, pattern: string): Promise<n
   return total;
 }
 
-/**
- * Clients subscribed to the Socket.IO adapter's request channel (one per worker), summed over `nodes`:
- * `PUBSUB SHARDNUMSUB` on a cluster, where the adapter's channels are sharded, `PUBSUB NUMSUB` otherwise.
- */
+/** Subscribers of the adapter's request channel (one per worker) summed over `nodes` (SHARDNUMSUB on a cluster). */
 export async function countAdapterSubscribers(
   client: RedisClient,
   prefix: string,

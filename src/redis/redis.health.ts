@@ -21,10 +21,7 @@ export class RedisHealthIndicator {
     });
   }
 
-  /**
-   * `redis_pubsub`: the adapter's publisher and subscriber connections are up AND this worker's last
-   * pub/sub canary came back (a subscriber can look connected and hear nothing: see PubsubCanary).
-   */
+  /** `redis_pubsub`: publisher and subscriber up AND the last canary came back. */
   pubsub() {
     return timedProbe(this.health, 'redis_pubsub', async () => {
       const problem = this.canary.problem();

@@ -16,9 +16,8 @@ interface OwnedClient {
 }
 
 /**
- * Owns every Redis connection of this process: it creates them, and it alone closes them on
- * shutdown. The Socket.IO adapter, the session store and the health checks borrow.
- * With `REDIS_ENABLED=false` it creates nothing.
+ * Owns every Redis connection of this process and alone closes them; others borrow. None with
+ * `REDIS_ENABLED=false` (docs/decisions/0006-redis-clients-one-owner.md).
  */
 @Injectable()
 export class RedisManager implements OnApplicationShutdown {

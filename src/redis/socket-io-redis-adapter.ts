@@ -7,10 +7,8 @@ export type SocketIoAdapterConstructor =
   ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
 
 /**
- * The Socket.IO adapter over RedisManager's publisher and subscriber (borrowed: RedisManager closes
- * them), or undefined with Redis off: Socket.IO's in-memory adapter then, one worker only. In cluster
- * mode the sharded adapter uses Redis 7 sharded pub/sub (SPUBLISH), so each channel lives on one shard
- * and adding nodes adds capacity.
+ * The Socket.IO adapter over RedisManager's publisher and subscriber (borrowed), or undefined with Redis
+ * off. Cluster mode uses sharded pub/sub, so each channel lives on one shard.
  */
 export function socketIoRedisAdapter(redis: RedisManager): SocketIoAdapterConstructor | undefined {
   if (!redis.enabled) return undefined;

@@ -36,8 +36,7 @@ export class RedisIoAdapter extends IoAdapter {
       maxHttpBufferSize: MAX_FRAME_BYTES,
       connectTimeout: NAMESPACE_CONNECT_TIMEOUT_MS,
       cors: { origin: allowAny ? true : this.corsOrigins, credentials: true },
-      // CORS headers only bind browsers' XHR; a WebSocket handshake ignores them. So every handshake,
-      // polling and websocket alike, is checked here against the allowed origins.
+      // CORS does not bind WebSocket handshakes: every handshake is checked against the allowed origins.
       allowRequest: (
         req: IncomingMessage,
         callback: (err: string | null | undefined, ok: boolean) => void,
@@ -54,13 +53,9 @@ export class RedisIoAdapter extends IoAdapter {
   }
 
   /**
-   * Nest's IoAdapter runs every event through an rxjs chain per socket and handler (fromEvent,
-   * mergeMap, defer, filter, map, catchError, takeUntil); on the chat's hot path that chain cost more
-   * CPU than the handler. This is the same contract on a plain listener: the handler runs at once; its
-   * result (a value, or each value of an observable) answers the ack, or is emitted when it is
-   * `{ event, data }`; nothing for null or undefined; a failure left over by the exception filter is
-   * logged, never thrown into Socket.IO. As with Nest's `takeUntil(disconnect)`, nothing answers once
-   * the socket has disconnected, and an observable result is unsubscribed then.
+   * Nest's contract without its per-event rxjs chain (docs/decisions/0004-plain-listener-message-handlers.md):
+   * the result answers the ack or is emitted as `{ event, data }`, nil answers nothing, leftover failures
+   * are logged, and nothing answers after disconnect.
    */
   override bindMessageHandlers(
     socket: Socket,

@@ -16,11 +16,8 @@ export function handOverUpgrade(
   token: number | undefined,
   failed: () => void,
 ): void {
-  // Until the worker acknowledges the handle, this process keeps its own copy of the descriptor open,
-  // and Node keeps reading it into a no-op: a frame the client sends right after the worker's 101
-  // (Engine.IO's upgrade probe) could be read here and lost (it was, about once in 250 upgrades).
-  // So: take what was read already (read() only when something is buffered, as it restarts reading),
-  // then stop reading; later bytes wait in the kernel for the worker.
+  // Until the worker has the handle, Node would keep reading this copy of the descriptor, losing what it
+  // reads: pass on what is buffered (read() restarts reading, so only then), then stop kernel reads (0001).
   const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
   if (buffered) head = Buffer.concat([head, buffered]);
   stopReading(socket);

@@ -4,16 +4,12 @@ import type { DisconnectReason, Namespace, Server } from 'socket.io';
 import type { ClientToServerEvents, ErrorCode, ServerToClientEvents } from '../chat/chat.events.js';
 import { CHAT_NAMESPACE } from '../redis/redis-keys.js';
 
-/**
- * Engine.IO's `Server.errors.UNKNOWN_SID` (engine.io/build/server.js): a request named a session this
- * process does not hold, answered 400 "Session ID unknown".
- */
+/** Engine.IO's `Server.errors.UNKNOWN_SID`: 400 "Session ID unknown" for a session held elsewhere. */
 const UNKNOWN_SID = 1;
 /** The label value of anything outside the known sets below, so no client can mint new series. */
 const UNKNOWN = 'unknown';
 
-// The known label values, checked against the wire's types at compile time (a missing or extra key
-// fails the build).
+// The known label values, checked against the wire's types at compile time.
 const CLIENT_EVENTS: Record<keyof ClientToServerEvents, true> = {
   'conversation:create': true,
   'conversation:join': true,
@@ -58,11 +54,7 @@ export function ackCode(response: unknown): string {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code) ? code : UNKNOWN;
 }
 
-/**
- * A counter child bumped on every socket write: a plain number, added to prom-client when a scrape
- * reads the counter (a child's `inc()` still hashes its labels and validates them on every call, and
- * a broadcast makes one call per receiving socket).
- */
+/** A plain number added to prom-client at scrape time: a child's `inc()` hashes its labels per call. */
 class BufferedCount {
   private pending = 0;
   constructor(private readonly child: Counter.Internal) {}
@@ -90,11 +82,8 @@ interface EventInstruments {
 type AckFn = (...args: unknown[]) => void;
 
 /**
- * The Socket.IO side of `/metrics`, measured at the server (never inside the gateway): connections,
- * events in and out, acks and handler latency, cross-worker delivery latency, adapter errors and
- * Engine.IO's unknown sessions. `instrument()` is called once, by RedisIoAdapter, on the server it
- * creates. Per event it costs a Map lookup and a counter increment (plus a clock read and a closure
- * for an event with an ack); no label object is built on the hot path.
+ * The Socket.IO side of `/metrics`, measured at the server, not in the gateway. No label object is built
+ * on the hot path: per event a Map lookup and an increment (plus a clock read for an ack).
  */
 @Injectable()
 export class SocketMetrics {
@@ -217,11 +206,7 @@ export class SocketMetrics {
     for (const count of this.buffered) count.flush();
   }
 
-  /**
-   * Hooks the Socket.IO server: `/chat` (connections, every socket's events in and out, acks, disconnect
-   * reasons), its adapter's `error` event, and Engine.IO's `connection_error`. Call it once the adapter
-   * is set (the namespace creates its adapter instance here).
-   */
+  /** Hooks `/chat`, its adapter and Engine.IO. Call once, after the adapter is set (the namespace is made here). */
   instrument(server: Server): void {
     const namespace = server.of(CHAT_NAMESPACE);
     this.namespace = namespace;
@@ -271,9 +256,8 @@ export class SocketMetrics {
   }
 
   /**
-   * Every packet written to a socket, broadcasts included (the adapter notifies each receiving socket).
-   * Delivery is timed once per message per process: a broadcast passes the same payload object to each
-   * local socket in turn, so a repeat of the last payload is the same delivery.
+   * Every packet written to a socket, broadcasts included. Delivery is timed once per message per process:
+   * a broadcast hands the same payload object to each local socket.
    */
   private readonly onOutgoing = (event: unknown, payload: unknown): void => {
     (this.sentByEvent.get(event as string) ?? this.sentUnknown).inc();

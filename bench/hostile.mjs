@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { fileURLToPath, URL } from 'node:url';
 import Database from 'better-sqlite3';
-import { cpuSeconds, httpGet, mergeCounts, processTree, rssKiB, sleep, wallNow } from './lib.mjs';
+import { cpuSeconds, httpGet, loadPlan, mergeCounts, processTree, rssKiB, sleep, wallNow } from './lib.mjs';
 import { summarizeHostile } from './hostile-report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -165,20 +165,9 @@ export async function measureHostile(server, options, redis, run) {
     );
   }
 
-  const procs = Math.min(options.procs, options.clients);
-  const slices = Array.from({ length: procs }, () => []);
-  for (let i = 0; i < options.clients; i++) slices[i % procs].push(i);
-  const clientOptions = {
-    url: server.url,
-    jwtSecret: server.jwtSecret,
-    transports: options.transports,
-    conversations: options.conversations,
-    totalClients: options.clients,
-    intervalMs: 1_000 / options.rate,
-    connectTimeoutMs: 20_000,
-    ackTimeoutMs: 10_000,
+  const { slices, clientOptions } = loadPlan(options, server, {
     extraMembers: { [TARGET_CONVERSATION]: ['attacker-typing'] },
-  };
+  });
   const fleet = slices.map((_, index) => new run.Loader(index));
   let monitor;
   const launched = [];

@@ -228,3 +228,25 @@ export function printAlignedTable(header, lines) {
   console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
   for (const line of lines) console.log(render(line));
 }
+
+/**
+ * How the load generators split the clients (`slices`: each process's client indexes) and the options
+ * every one of them gets; `extra` adds scenario-specific options.
+ */
+export function loadPlan(options, server, extra = {}) {
+  const procs = Math.min(options.procs, options.clients);
+  const slices = Array.from({ length: procs }, () => []);
+  for (let i = 0; i < options.clients; i++) slices[i % procs].push(i);
+  const clientOptions = {
+    url: server.url,
+    jwtSecret: server.jwtSecret,
+    transports: options.transports,
+    conversations: options.conversations,
+    totalClients: options.clients,
+    intervalMs: 1_000 / options.rate,
+    connectTimeoutMs: 20_000,
+    ackTimeoutMs: 10_000,
+    ...extra,
+  };
+  return { slices, clientOptions };
+}

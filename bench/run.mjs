@@ -18,6 +18,7 @@ import {
   cpuSeconds,
   freePort,
   httpGet,
+  loadPlan,
   mergeCounts,
   p99BySecond,
   percentile,
@@ -614,19 +615,7 @@ async function measure(server, options, redis) {
   const processes = pids().length;
   const rssBefore = rssKiB(pids());
 
-  const procs = Math.min(options.procs, options.clients);
-  const slices = Array.from({ length: procs }, () => []);
-  for (let i = 0; i < options.clients; i++) slices[i % procs].push(i);
-  const clientOptions = {
-    url: server.url,
-    jwtSecret: server.jwtSecret,
-    transports: options.transports,
-    conversations: options.conversations,
-    totalClients: options.clients,
-    intervalMs: 1_000 / options.rate,
-    connectTimeoutMs: 20_000,
-    ackTimeoutMs: 10_000,
-  };
+  const { slices, clientOptions } = loadPlan(options, server);
   const fleet = slices.map((_, index) => new Loader(index));
   try {
     const { connectSeconds, conversations, members } = await connectAndJoin(

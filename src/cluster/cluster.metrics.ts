@@ -2,10 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricsRequestMessage, WorkerMetrics } from './sticky-protocol.js';
 
-/**
- * How long the primary waits for a worker's metrics. Well inside Prometheus' default 10 s scrape
- * timeout, so one stuck worker costs the scrape its series, not the whole scrape.
- */
+/** Well inside Prometheus' 10 s scrape timeout: a stuck worker costs its series, not the scrape. */
 const WORKER_METRICS_TIMEOUT_MS = 2_000;
 
 /** A worker the primary can ask: its slot (0..WORKERS-1, kept by its replacements) and IPC channel. */
@@ -15,16 +12,9 @@ export interface MetricsWorker {
 }
 
 /**
- * The primary's `/metrics` for `WORKERS > 1` (no Nest here): asks every ready worker for its registry
- * over IPC, labels each worker's series `worker="<slot>"` and the primary's own `worker="primary"`, and
- * merges them with `AggregatorRegistry.aggregate` into one exposition.
- *
- * Labelled, not summed: summing a counter over workers breaks when one worker restarts (or misses a
- * scrape): the pod's total drops, Prometheus reads a counter reset and `rate()` counts the surviving
- * workers' whole totals again as new increase. Per worker, only that worker's series resets, which
- * `rate()` handles. Gauges need no aggregator choice either (a summed `redis_client_ready` or event loop
- * lag would mean nothing). Sum in PromQL: `sum without (worker) (rate(chat_events_received_total[5m]))`.
- * The slot, not the pid, is the label, so a replacement continues its predecessor's series.
+ * The primary's `/metrics`: every ready worker's registry over IPC plus its own, each series labelled
+ * `worker="<slot>"` (or `primary`), never summed, so a restart resets one worker's counters only
+ * (docs/decisions/0007-metrics-labelled-per-worker.md).
  */
 export class ClusterMetrics {
   readonly registry = new Registry();
@@ -90,10 +80,8 @@ export class ClusterMetrics {
 }
 
 /**
- * Copies of `metrics` with `worker` added to every series (the primary's own values are live objects of
- * its registry: never mutated). Label sets never overlap between processes, so `sum` merges nothing and
- * drops nothing; prom-client's per-metric defaults would average some and omit others
- * (`process_start_time_seconds`, which per worker tells when it last restarted).
+ * Copies of `metrics` with `worker` on every series (the primary's own objects are never mutated). Label
+ * sets never overlap, so `aggregate`'s `sum` merges nothing and drops nothing.
  */
 function labelled(metrics: WorkerMetrics, worker: string): WorkerMetrics {
   return metrics.map((metric) => ({

@@ -6,10 +6,9 @@ import { answerJson, isRead } from '../common/plain-http.js';
 import type { ClusterMetrics } from './cluster.metrics.js';
 
 /**
- * No worker listens (start-up, or all of them restarting). Liveness is this process's own: 200, as the
- * contract has it ("no dependency is checked"), so a worker that cannot start because its database is
- * down leaves the pod unready instead of getting it restarted in a loop. Readiness: the contract's
- * 503 JSON (`unready`). Anything else: a plain 503 with Retry-After.
+ * No worker listens. Liveness 200 (no dependency is checked), so a pod whose workers cannot start is
+ * unready, not restarted in a loop; readiness the contract's 503 JSON; anything else a plain 503
+ * (docs/decisions/0008-readiness-without-a-worker.md).
  */
 export function answerWithoutWorker(
   req: IncomingMessage,

@@ -16,10 +16,7 @@ function idleUpstreamSockets(workers: number): number {
   return IDLE_SOCKETS_PER_WORKER * workers;
 }
 
-/**
- * The primary's client connection cap: `requested`, within the descriptor limit. Each proxied request
- * holds two descriptors (the client's and the worker's), and the pool keeps its idle sockets open.
- */
+/** The client connection cap within the descriptor limit: two per proxied request, plus the idle pool. */
 export function proxyConnectionCap(requested: number | undefined, workers: number): number {
   return connectionCap(requested, { perConnection: 2, fixed: idleUpstreamSockets(workers) });
 }
@@ -37,10 +34,8 @@ interface ProxyTarget {
 }
 
 /**
- * Forwards plain HTTP requests to workers over a keep-alive pool. The pool is bounded by the client
- * connection cap: each client connection has at most one request in flight (a long-poll holds it ~25 s),
- * so `maxConnections` upstream sockets per worker never make a client wait, and the idle sockets get
- * room of their own in the total, as Node's agent counts them there and never closes them for another worker.
+ * Forwards plain HTTP requests to workers over a keep-alive pool sized so no client waits (one request
+ * in flight per client connection), with room of its own for the idle sockets Node's agent keeps.
  */
 export class WorkerProxy {
   private readonly agent: Agent;
@@ -63,9 +58,8 @@ export class WorkerProxy {
   }
 
   /**
-   * Proxies `req` to `target`. An Engine.IO body over MAX_FRAME_BYTES never reaches the worker: 413 at
-   * once when Content-Length says so, else when the count passes the limit (see refuseTooLarge). With a
-   * `reservation`, the answer is read here to learn the new session's sid before it is forwarded.
+   * Proxies `req` to `target`; an Engine.IO body over MAX_FRAME_BYTES gets 413 and never reaches the worker.
+   * With a `reservation`, the handshake answer is read here to learn the sid before it is forwarded.
    */
   forward(req: IncomingMessage, res: ServerResponse, target: ProxyTarget, reservation?: Reservation): void {
     const release = () => reservation?.release();
@@ -88,8 +82,7 @@ export class WorkerProxy {
     let refused = false;
 
     upstream.on('response', (answer) => {
-      // An answer cut off (the worker died mid-way) closes incomplete: cut the client's response short
-      // too, so the client sees the failure. Its 'error' event says the same thing again.
+      // An answer cut off (the worker died) cuts the client's response short too, so the client sees it.
       answer.on('error', () => undefined);
       answer.on('close', () => {
         release();
@@ -129,7 +122,6 @@ export class WorkerProxy {
       res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end('Bad gateway\n');
     });
 
-    // The client went away (a long-poll closed, a reset): stop the worker's side of it too.
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
@@ -148,10 +140,7 @@ export class WorkerProxy {
   }
 }
 
-/**
- * 413 with `Connection: close`: Node then reads no more than its buffers of the unread body and closes
- * the connection once the answer is out, so the client still gets the answer and sends nothing more.
- */
+/** 413 with `Connection: close`, so the client gets the answer and sends nothing more. */
 function refuseTooLarge(res: ServerResponse): void {
   res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('Payload too large\n');
 }

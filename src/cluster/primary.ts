@@ -1,14 +1,7 @@
 /**
- * The primary process for `WORKERS > 1`: no Nest app, no Redis, only routing and supervision.
- * Routing is per request, sticky by Engine.IO sid (why not `@socket.io/sticky`, and how the sid is
- * learnt without a race: docs/decisions/0001-sticky-routing-per-request.md):
- * - each plain HTTP request (long-polling, API, probes) is proxied on its own to the worker chosen for
- *   it, over a bounded keep-alive pool (primary-proxy.ts);
- * - a WebSocket upgrade is routed once and its connection handed to the worker over IPC (upgrade-handoff.ts);
- * - a new session goes to the least loaded worker that is not draining (sticky-router.ts); an unknown
- *   sid to any worker, which answers Engine.IO's 400 so the client starts a new session;
- * - `GET /metrics` is answered here for the whole pod (cluster.metrics.ts); without a ready worker,
- *   liveness and readiness too (local-answers.ts).
+ * The primary process for `WORKERS > 1`: no Nest app, no Redis, only routing (per request, sticky by
+ * Engine.IO sid: docs/decisions/0001-sticky-routing-per-request.md) and supervision. Answers `/metrics`
+ * for the pod, and liveness and readiness while no worker is ready.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -36,12 +29,9 @@ export interface RunPrimaryOptions {
 }
 
 /**
- * Runs the primary: listens on PORT, forks `config.server.workers` workers and routes to them sticky
- * by Engine.IO sid, re-forks any that dies (backing off while they crash at boot), and on SIGTERM or
- * SIGINT forwards the signal and exits once they have exited: 0 when all of them exited cleanly, 1 if
- * one failed or they overran SHUTDOWN_GRACE_MS (+2 s). Resolves once listening and the workers are
- * forked (not yet ready: until one is, liveness is answered here and everything else gets 503);
- * rejects if PORT cannot be bound.
+ * Listens on PORT, forks and supervises the workers, routes to them; on SIGTERM or SIGINT exits once
+ * they have: 0 if all exited cleanly, 1 if one failed or they overran SHUTDOWN_GRACE_MS (+2 s). Resolves
+ * once listening and forked; rejects if PORT cannot be bound.
  */
 export async function runPrimary(config: AppConfig, options: RunPrimaryOptions = {}): Promise<void> {
   await new StickyPrimary(config, options).start();
@@ -53,7 +43,6 @@ class StickyPrimary {
   private readonly server = createServer((req, res) => this.onRequest(req, res));
   private readonly proxy: WorkerProxy;
   private readonly workers: WorkerSupervisor;
-  /** Liveness on PROBE_PORT, when set. */
   private probe?: Server;
   private readonly metrics: ClusterMetrics;
   /** `/api/ready` while no worker listens; computed once, as the configuration cannot change. */
@@ -101,8 +90,6 @@ class StickyPrimary {
     this.logger.log(`Primary ${process.pid} listening on http://${host}:${bound} with ${workers} workers`);
   }
 
-  // ---- workers ---------------------------------------------------------------------------------
-
   private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
     switch (message.type) {
       case 'sticky:listening':
@@ -132,11 +119,7 @@ class StickyPrimary {
     }
   }
 
-  /**
-   * The port stays open while the workers drain: their clients' polling requests and upgrades must
-   * still reach them until each worker closes its transports (clients then see `transport close`, not
-   * a refused request). New sessions find no worker to go to (503).
-   */
+  /** The port stays open while the workers drain, so their clients still reach them; new sessions get 503. */
   private shutdown(signal: NodeJS.Signals): void {
     if (!this.workers.isStopping) for (const id of this.router.workerIds) this.router.drain(id);
     const graceMs = this.config.server.shutdownGraceMs + SHUTDOWN_MARGIN_MS;
@@ -150,12 +133,9 @@ class StickyPrimary {
     process.exit(code);
   }
 
-  // ---- HTTP ------------------------------------------------------------------------------------
-
   /**
-   * Where a request goes: to the worker holding its Engine.IO session; a new session to the least
-   * loaded worker that is not draining, counted there at once (`reservation`, to confirm or release);
-   * anything else to the least loaded worker, draining ones too if `includeDraining`.
+   * The worker holding the request's session; for a new session the least loaded non-draining one, with a
+   * `reservation` to confirm or release; else the least loaded (draining too if `includeDraining`).
    */
   private route(
     url: string | undefined,
@@ -191,8 +171,6 @@ class StickyPrimary {
       release: () => this.router.release(reservation),
     });
   }
-
-  // ---- WebSocket -------------------------------------------------------------------------------
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());

@@ -1,11 +1,6 @@
 /**
- * The primary's routing table, kept free of I/O so it can be tested on its own: which worker holds
- * which Engine.IO session, and how loaded each worker is.
- *
- * A worker's load is its open sessions plus its reservations: a reservation is taken the moment a
- * request without a sid (a new session) is routed, and turned into a session or released when the
- * handshake answer is known. Counting only the sessions workers have reported would send a burst of
- * new clients to the same "least loaded" worker, since none of them is reported yet.
+ * The primary's routing table, free of I/O. A worker's load counts reservations (new sessions routed
+ * but not yet answered), so a burst of new clients does not all go to one "least loaded" worker.
  */
 
 /** How long a sid that closed before its handshake answer was parsed stays remembered. */
@@ -32,10 +27,7 @@ export function parseEngineQuery(url: string | undefined): EngineRequestInfo {
   };
 }
 
-/**
- * The sid of an Engine.IO long-polling handshake answer: v4 `0{"sid":"…",…}`, v3 `96:0{"sid":"…",…}`
- * (and v3's binary-safe variants, which keep the JSON readable). `undefined` when there is none.
- */
+/** The sid of an Engine.IO polling handshake answer (v4 `0{…}`, v3 `96:0{…}`), or undefined. */
 export function parseHandshakeSid(body: string): string | undefined {
   const open = body.indexOf('0{');
   if (open < 0) return undefined;
@@ -66,7 +58,6 @@ export class StickyRouter {
     return [...this.workers.keys()];
   }
 
-  /** A worker that is ready to serve. */
   addWorker(id: number): void {
     if (!this.workers.has(id)) this.workers.set(id, { sessions: new Set(), reservations: 0 });
   }
@@ -100,9 +91,8 @@ export class StickyRouter {
   }
 
   /**
-   * The least loaded worker that is not draining (or any worker with `includeDraining`: for requests
-   * that open no session, such as `/api/health`, which must answer while the pod drains); ties are
-   * broken in turn. `undefined` when none.
+   * The least loaded non-draining worker, ties in turn. `includeDraining` is for requests that open no
+   * session (health must answer while the pod drains).
    */
   leastLoaded(includeDraining = false): number | undefined {
     const ids = this.workerIds.filter((id) => includeDraining || !this.workers.get(id)?.draining);
@@ -159,8 +149,7 @@ export class StickyRouter {
       state?.sessions.delete(sid);
       return;
     }
-    // Closed before the primary read its handshake answer (the IPC report overtook the proxied
-    // response): remember it for a while so that answer does not resurrect it.
+    // Closed before its handshake answer was read: remember it so that answer does not resurrect it.
     const now = this.now();
     this.closedSids.set(sid, now);
     for (const [closedSid, at] of this.closedSids) {

@@ -22,11 +22,7 @@ interface EngineSocket {
   once(event: 'close', fn: () => void): void;
 }
 
-/**
- * Whether this process is a worker forked by `runPrimary`. Decided from the command-line flag the
- * primary adds (and the IPC channel fork opens), not from the environment, which a worker inherits
- * from its primary and an operator may set by mistake.
- */
+/** A worker forked by `runPrimary`: told by the flag the primary adds, not the inherited environment. */
 export function isStickyWorker(): boolean {
   return process.argv.includes(STICKY_WORKER_FLAG) && typeof process.send === 'function';
 }
@@ -38,13 +34,9 @@ export function notifyPrimaryDraining(): void {
 }
 
 /**
- * Serves `httpServer` through the primary: it listens on a private loopback port (never on PORT),
- * which the primary's proxy reaches for plain HTTP, accepts WebSocket connections the primary hands
- * over, and reports Engine.IO sessions opening and closing so the primary routes by sid.
- *
- * Call it once the Nest app is initialised (`app.init()`, not `app.listen()`), with
- * `app.getHttpServer()` and the Socket.IO server's `io.engine`. Resolves when the primary has been told
- * where to send traffic. If the primary goes away, the worker sends itself SIGTERM (graceful exit).
+ * Serves `httpServer` behind the primary: listens on a loopback port, accepts handed-over WebSockets and
+ * reports sessions opening and closing. Call after `app.init()` with the server's `io.engine`; resolves
+ * once the primary knows the port. A worker whose primary goes away sends itself SIGTERM.
  */
 export async function serveThroughPrimary(httpServer: HttpServer, engine: StickyEngine): Promise<void> {
   if (!isStickyWorker()) throw new Error('serveThroughPrimary: this process was not forked by runPrimary');
@@ -55,8 +47,7 @@ export async function serveThroughPrimary(httpServer: HttpServer, engine: Sticky
     if (process.connected) process.send!(message, undefined, {}, () => undefined);
   };
 
-  // Handshake tokens of WebSocket connections the primary handed over without a sid (new sessions it
-  // counted in advance): each is answered once, by the session it opened or by its release.
+  // Tokens of upgrades handed over without a sid: each answered once, by its session or its release.
   const pendingUpgrades = new Map<unknown, number>();
   const settleUpgrade = (socket: unknown, sid?: string) => {
     const token = pendingUpgrades.get(socket);
@@ -89,8 +80,7 @@ export async function serveThroughPrimary(httpServer: HttpServer, engine: Sticky
       pendingUpgrades.set(socket, message.token);
       socket.once('close', () => settleUpgrade(socket));
     }
-    // The primary already parsed this request: hand the connection to our HTTP server as if it had
-    // accepted it, then replay the request bytes so the server parses the upgrade itself.
+    // The primary parsed this request already: hand over the connection, then replay its bytes.
     httpServer.emit('connection', socket);
     socket.emit('data', Buffer.from(message.head, 'base64'));
     socket.resume();
@@ -101,8 +91,7 @@ export async function serveThroughPrimary(httpServer: HttpServer, engine: Sticky
     process.kill(process.pid, 'SIGTERM');
   });
 
-  // Only the primary connects here, over a keep-alive pool: keep idle connections longer than its
-  // pool does, so it never reuses a connection this side is closing.
+  // Longer than the primary's pool keeps idle connections, so it never reuses one closing here.
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {

@@ -32,10 +32,7 @@ export function handOverUpgrade(
   }
 }
 
-/**
- * Stops the kernel-level reads of a socket (libuv `readStop`). `socket.pause()` does not: it only stops
- * emitting, and Node goes on reading into the stream's buffer.
- */
+/** Stops kernel reads (libuv `readStop`); `socket.pause()` only stops emitting. */
 function stopReading(socket: Socket): void {
   const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
   if (!handle?.readStop) return;

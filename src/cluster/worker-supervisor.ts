@@ -34,9 +34,8 @@ interface SupervisorOptions {
 }
 
 /**
- * Forks the workers with `child_process.fork` (not `node:cluster`, whose workers would share the
- * primary's listening sockets) into their own process group, so a terminal's Ctrl-C reaches them once,
- * forwarded by the primary. Re-forks one that dies, backing off while a slot keeps crashing at boot.
+ * Forks the workers with `child_process.fork` (not `node:cluster`, which shares the listening sockets)
+ * into their own process group, so Ctrl-C reaches them once; re-forks with backoff while a slot crashes at boot.
  */
 export class WorkerSupervisor {
   private readonly workers = new Map<number, WorkerProcess>();
@@ -72,10 +71,7 @@ export class WorkerSupervisor {
     for (let slot = 0; slot < this.options.count; slot++) this.fork(slot);
   }
 
-  /**
-   * Forwards `signal` and calls `done` once every worker has exited: 0 when all exited cleanly, 1 if
-   * one failed or they overran `graceMs` (then they are killed).
-   */
+  /** Forwards `signal`; `done(0)` once all exited cleanly, `done(1)` if one failed or overran `graceMs` (killed). */
   stop(signal: NodeJS.Signals, graceMs: number, done: (code: number) => void): void {
     const { logger } = this.options;
     if (this.stopping) {

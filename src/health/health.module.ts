@@ -8,8 +8,7 @@ import { StorageHealthIndicator } from './storage.health.js';
 
 @Global()
 @Module({
-  // Terminus' own logger would print a failed check on every probe (every few seconds while Redis is
-  // down); the Redis clients already log each state change once.
+  // Terminus would log a failed check on every probe; the Redis clients log each state change once.
   imports: [TerminusModule.forRoot({ logger: false }), LlmModule],
   controllers: [HealthController],
   providers: [ReadinessService, StorageHealthIndicator, ShutdownState],

@@ -3,9 +3,8 @@ import type { ReadinessReport } from './readiness-report.js';
 import { securityDetail, securityProblems } from './security-posture.js';
 
 /**
- * `GET /api/ready` as the primary answers it (WORKERS > 1) while no worker listens: at start, or while
- * every worker is being restarted. The contract's JSON body, not_ready, every check false: no worker
- * means nothing was checked, and nothing can serve.
+ * `GET /api/ready` from the primary while no worker listens: not_ready, every check false (nothing was
+ * checked; docs/decisions/0008-readiness-without-a-worker.md).
  */
 export function readinessWithoutWorker(
   config: Pick<AppConfig, 'security' | 'redis' | 'server'>,

@@ -38,10 +38,7 @@ export class ReadinessService {
     });
   }
 
-  /**
-   * Runs every check in parallel, each under its own timeout. Critical: database, storage, and both
-   * Redis checks when Redis is on; Ollama only with OLLAMA_REQUIRED=true (otherwise it degrades).
-   */
+  /** Every check in parallel, each with its own timeout. Ollama is critical only with OLLAMA_REQUIRED=true. */
   async check(): Promise<ReadinessReport> {
     if (this.shutdown.isShuttingDown) {
       return this.report(false, { shutdown: { status: 'down', latency_ms: 0, message: 'shutting down' } });

@@ -9,9 +9,8 @@ const MIN_JWT_SECRET_LENGTH = 32;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 /**
- * CONTRACT section 3: true iff auth uses a strong secret, CORS origins are explicit, Redis is on
- * loopback or protected by a password or TLS, and no dev-only switch is on.
- * Returns the reasons it is not, so an operator can read them in `details`.
+ * CONTRACT section 3: why the posture is not secure (weak JWT secret, CORS not explicit, Redis exposed
+ * without password or TLS, a dev-only switch on); empty when it is.
  */
 export function securityProblems(config: Pick<AppConfig, 'security' | 'redis'>): string[] {
   const problems: string[] = [];

@@ -1,9 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
-/**
- * Set the moment a shutdown signal arrives, before any draining: readiness turns 503 at once so the
- * load balancer stops sending new clients while this process finishes with the ones it has.
- */
+/** Set when a shutdown signal arrives: readiness turns 503 at once, before any draining. */
 @Injectable()
 export class ShutdownState {
   private shuttingDown = false;

@@ -7,11 +7,9 @@ export interface AnswerProgress {
 }
 
 /**
- * The exact progress of every answer being streamed, readable from any worker. The database
- * checkpoint lags up to a second, so a client that joins mid-answer would miss the deltas of that
- * second; this store is written before each delta is emitted (atomically with its index), so
- * `content` + the deltas from `nextIndex` on is always the whole answer. In Redis when it is on
- * (RedisAnswerProgressStore), otherwise in this single process (MemoryAnswerProgressStore).
+ * The exact progress of every streaming answer, readable from any worker (Redis, or memory with one
+ * worker). Written before each delta is emitted, so `content` + the deltas from `nextIndex` on is always
+ * the whole answer, where the database checkpoint lags up to a second.
  */
 export abstract class AnswerProgressStore {
   /** Adds `delta` as the next piece of `messageId`'s answer. */

@@ -12,11 +12,8 @@ function cut(text: string, max: number): string {
 }
 
 /**
- * A retrieved source as the answer carries it (and as the prompt quotes it). A replaceable retriever
- * may return whole passages or loose shapes: texts are cut here, so `message:done` (the answer and its
- * sources, through Redis) stays under the 64 KiB event limit whatever retriever is plugged in, and
- * every source keeps the contract's `{ id, title, snippet, score }` shape. Undefined for an entry that
- * is not an object.
+ * A retrieved source in the contract's `{ id, title, snippet, score }` shape, texts cut so `message:done`
+ * stays under the 64 KiB event limit whatever the retriever returns. Undefined for a non-object.
  */
 export function asReference(source: unknown): MessageSource | undefined {
   if (typeof source !== 'object' || source === null) return undefined;

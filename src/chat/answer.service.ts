@@ -31,10 +31,9 @@ interface AnswerLogIds {
 }
 
 /**
- * Answers each user message once, on the worker that received it: stores the assistant message as
- * `streaming`, streams Ollama's tokens as `message:delta` (never the accumulated text: every event
- * stays small), saves the content about once a second, and ends with `message:done` (with sources) or
- * `message:error`. The user's message is already stored whatever happens here.
+ * Answers each user message once, on the worker that received it: a `streaming` assistant message,
+ * Ollama's tokens as `message:delta` (never the accumulated text), a checkpoint about once a second,
+ * then `message:done` or `message:error`.
  */
 @Injectable()
 export class AnswerService implements BeforeApplicationShutdown {
@@ -57,17 +56,13 @@ export class AnswerService implements BeforeApplicationShutdown {
     this.enabled = configService.get('ollama', { infer: true }).assistantEnabled;
   }
 
-  /**
-   * Starts answering `question` in the background (unless ASSISTANT_ENABLED=false); failures end up in
-   * `message:error`, never thrown. `socketId` (the sender's socket) only goes into log lines.
-   */
+  /** Answers `question` in the background (unless ASSISTANT_ENABLED=false); failures become `message:error`. */
   start(user: AuthUser, question: MessageView, socketId?: string): void {
     if (!this.enabled) return;
     const questionStoredAt = performance.now();
     const ids: AnswerLogIds = { socketId, userId: user.id, conversationId: question.conversationId };
     const running = this.answer(user, question, questionStoredAt, ids).catch((error: Error) => {
-      // No assistant message could be stored: the error names the question instead, so the room
-      // still learns that no answer is coming.
+      // No assistant message was stored: the error names the question, so the room learns no answer comes.
       this.logger.error({
         msg: `Answer for message ${question.id} could not start: ${error.message}`,
         ...ids,
@@ -189,10 +184,7 @@ export class AnswerService implements BeforeApplicationShutdown {
     }
   }
 
-  /**
-   * Shutdown, before Redis and the database close: the answers still streaming are aborted upstream,
-   * marked failed, and their rooms told (`message:error`, through Redis to the other workers).
-   */
+  /** Before Redis and the database close: streaming answers are aborted, marked failed and their rooms told. */
   async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
     for (const controller of this.inFlight.values()) controller.abort();

@@ -2,11 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { MessageView } from '../conversations/message.view.js';
 import { type ChatNamespace, type ChatSocket, type ErrorBody, roomOf } from './chat.events.js';
 
-/**
- * The one way to the chat namespace: every server-to-client event a conversation's room receives is
- * built and sent here, on every worker and pod (through the Redis adapter). ChatGateway attaches the
- * namespace when Socket.IO creates it; nothing else reaches for it.
- */
+/** The one way to the chat namespace: every server-to-client event is built and sent here. */
 @Injectable()
 export class ChatEmitter {
   private attached?: ChatNamespace;
@@ -50,9 +46,8 @@ export class ChatEmitter {
   }
 
   /**
-   * Closes the Engine.IO connection of every client of THIS process (drain): they see `transport close`
-   * and reconnect elsewhere. Not `disconnectSockets()`, which reaches every server through the adapter
-   * and sends the terminal `io server disconnect`. Returns how many were closed.
+   * Closes the transports of THIS process's clients (drain): they see `transport close` and reconnect
+   * elsewhere. Not `disconnectSockets()`, which reaches every server and ends the session for good.
    */
   closeLocalTransports(): number {
     const engine = this.attached?.server.engine as unknown as

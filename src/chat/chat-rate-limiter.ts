@@ -9,16 +9,10 @@ import type { RedisManager } from '../redis/redis.manager.js';
 import { ChatError } from './chat.error.js';
 import { rateLimitKeyPrefix } from '../redis/redis-keys.js';
 
-/**
- * Events a user may send per window, all sockets, workers and pods together. Generous for a human
- * (a message every 300 ms for 30 s) and for retries; tight enough that one client cannot flood a room.
- */
+/** Events per user per window, all sockets and processes together: generous for a person, not for a flood. */
 const RATE_LIMIT_POINTS = 100;
 const RATE_LIMIT_WINDOW_SECONDS = 30;
-/**
- * `typing` relays per user and conversation per second, counted by each process: enough for a start
- * and a stop per keystroke burst; the rest are dropped without touching Redis.
- */
+/** `typing` relays per user and conversation per second, counted per process; the rest never touch Redis. */
 const TYPING_RELAYS_PER_SECOND = 4;
 
 /** Injection token of the per-user event limiter (see `eventLimiterFor`). */

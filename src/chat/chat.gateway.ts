@@ -33,10 +33,8 @@ import { WsValidationPipe } from './ws-validation.pipe.js';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * The chat over Socket.IO, namespace `/chat` (CONTRACT section 4). Authentication runs as Socket.IO
- * middleware, before the connection is accepted (Nest guards would run only on events, after it).
- * Every event answers through its ack with one shape; broadcasts reach every worker and pod through
- * the Redis adapter.
+ * The chat over Socket.IO, namespace `/chat` (CONTRACT section 4). Authentication is Socket.IO middleware,
+ * so it runs before the connection is accepted (Nest guards would run only on events).
  */
 @WebSocketGateway({ namespace: CHAT_NAMESPACE })
 @UseFilters(WsAckExceptionFilter)
@@ -160,10 +158,7 @@ export class ChatGateway
     return { ok: true, ...(await this.chat.sync(socket.data.user, conversationId, afterSeq, limit)) };
   }
 
-  /**
-   * Acked once committed; then `message:new` goes to the room on every worker and pod, and this
-   * worker starts the assistant's answer (a retried send with the same clientMessageId starts none).
-   */
+  /** Acked once committed, then broadcast; the answer starts here (not for a retried clientMessageId). */
   @SubscribeMessage('message:send')
   async send(
     @ConnectedSocket() socket: ChatSocket,
@@ -178,8 +173,8 @@ export class ChatGateway
   }
 
   /**
-   * Relayed to the room's other sockets, only from a socket that joined the room (no database read per
-   * keystroke), within the typing budget; past it the event is dropped silently (the ack still says ok).
+   * Relayed only from a socket in the room (no database read per keystroke), within the typing budget;
+   * past it dropped silently (the ack still says ok).
    */
   @SubscribeMessage('typing')
   async typing(

@@ -15,8 +15,7 @@ import { ChatService } from './chat.service.js';
 import { StaleAnswerSweeper } from './stale-answer.sweeper.js';
 
 @Module({
-  // RETRIEVER comes from the global RetrievalModule the root module configures; Registry (for
-  // AnswerMetrics) from the global MetricsModule.
+  // RETRIEVER and Registry come from the global RetrievalModule and MetricsModule.
   imports: [AuthModule, ConversationsModule, SessionModule, LlmModule],
   providers: [
     ChatGateway,

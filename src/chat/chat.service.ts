@@ -12,9 +12,8 @@ import type { SendMessageDto } from './dto/send-message.dto.js';
 
 /** The chat's use cases, free of Socket.IO: who may do what, and what is stored. */
 /**
- * Memberships confirmed recently, so a busy room does not cost a database read per message. Safe
- * because membership only grows (nobody is removed from a conversation); the TTL bounds how stale an
- * entry can be if removal is ever added.
+ * Memberships confirmed recently: safe because membership only grows; the TTL bounds staleness if
+ * removal is ever added.
  */
 const MEMBERSHIP_CACHE = { max: 50_000, ttl: 60_000 };
 
@@ -77,10 +76,7 @@ export class ChatService {
     return { message: toMessageView(message), duplicate };
   }
 
-  /**
-   * FORBIDDEN unless the user is a member; an unknown conversation answers the same, so a non-member
-   * cannot learn which ids exist.
-   */
+  /** FORBIDDEN unless a member; an unknown conversation answers the same, so ids cannot be probed. */
   async assertMember(user: AuthUser, conversationId: string): Promise<void> {
     const key = `${conversationId}\n${user.id}`;
     if (this.knownMembers.has(key)) return;

@@ -1,9 +1,6 @@
 import type { Ack, ChatSocket } from './chat.events.js';
 
-/**
- * Events one socket may send at once, and per second after that. Far above a person's pace (the
- * per-user rate limit allows 100 events per 30 s across all sockets), so only a flood ever meets it.
- */
+/** Events one socket may send at once, then per second: far above a person's pace, met only by a flood. */
 const SOCKET_EVENT_BURST = 60;
 const SOCKET_EVENTS_PER_SECOND = 10;
 /** How long a flooding WebSocket is not read: its further frames wait in the kernel, costing nothing here. */
@@ -21,10 +18,9 @@ interface PausableTransport {
 }
 
 /**
- * Guards one socket against event floods, before any decoding past Socket.IO's own: a token bucket
- * (hand-written: it must be synchronous and per socket, where the library limiters are asynchronous and
- * keyed). An event past the budget is answered RATE_LIMITED at once, without validation, storage or
- * Redis; a WebSocket that goes on is not read for a second (TCP backpressure holds the sender).
+ * A synchronous token bucket per socket, before any decoding: past it an event is answered RATE_LIMITED
+ * without validation, storage or Redis, and a WebSocket is not read for FLOOD_PAUSE_MS
+ * (docs/decisions/0009-per-socket-flood-guard.md).
  */
 export function guardAgainstFloods(socket: ChatSocket): void {
   let tokens = SOCKET_EVENT_BURST;

@@ -8,10 +8,7 @@ const STALE_AFTER_SECONDS = 30;
 /** Sweep period: a dead worker's answer is failed within STALE_AFTER_SECONDS + this (< 60 s). */
 const SWEEP_INTERVAL_MS = 10_000;
 
-/**
- * Turns answers left `streaming` by a dead worker into `failed` and tells their rooms. Every worker
- * sweeps; each stale answer is claimed by exactly one of them (see ConversationsService).
- */
+/** Fails answers left `streaming` by a dead worker; each is claimed by one sweeping worker. */
 @Injectable()
 export class StaleAnswerSweeper implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('StaleAnswerSweeper');

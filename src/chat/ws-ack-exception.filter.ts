@@ -7,11 +7,8 @@ import type { Ack, ChatSocket } from './chat.events.js';
 const REPEAT_LOG_INTERVAL_MS = 60_000;
 
 /**
- * Answers every failed event through its ack with `{ ok: false, error: { code, message } }`.
- * Unexpected errors reach the client only as `INTERNAL`: no stack, no driver message. Each distinct
- * failure is logged once with its stack (as `err`, beside the socket's ids); while it repeats (the
- * database is down, say) one line a minute counts the repeats. An event sent without an ack callback
- * fails silently for the client.
+ * Answers a failed event through its ack; unexpected errors reach the client only as `INTERNAL`. Each
+ * distinct failure is logged once with its stack, then counted once a minute while it repeats.
  */
 @Catch()
 export class WsAckExceptionFilter implements WsExceptionFilter {

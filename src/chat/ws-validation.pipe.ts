@@ -4,10 +4,8 @@ import { validateSync } from 'class-validator';
 import { ChatError } from './chat.error.js';
 
 /**
- * Turns an event payload into its DTO or fails with `VALIDATION_FAILED`. Payloads come from anyone:
- * null, arrays, numbers and unknown fields are all refused here, before a handler runs. Synchronous
- * (`validateSync`), as this runs on every event and the async `validate` costs promises per property:
- * so DTO constraints must stay synchronous (an async one would be skipped).
+ * Turns a payload into its DTO or fails with `VALIDATION_FAILED`. Synchronous (`validateSync`, as it
+ * runs on every event), so DTO constraints must stay synchronous: an async one would be skipped.
  */
 @Injectable()
 export class WsValidationPipe implements PipeTransform {

@@ -5,9 +5,8 @@ import { signingSecret } from '../auth/installation-secret.js';
 import { loadConfigOrExit } from '../config/load-config.js';
 
 /**
- * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: prints a handshake token signed with
- * JWT_SECRET (or, when it is unset, this installation's generated secret in STORAGE_DIR). Refuses to
- * run in production, where tokens come from the real identity provider.
+ * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: a token signed with JWT_SECRET or this
+ * installation's secret. Refuses to run in production.
  */
 function main(): void {
   const { values } = parseArgs({

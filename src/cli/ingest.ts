@@ -7,10 +7,9 @@ import { loadConfigOrExit } from '../config/load-config.js';
 const USAGE = 'usage: npm run ingest -- <folder> [--prune]';
 
 /**
- * `npm run ingest -- <folder> [--prune]`: stores the folder's `.md` and `.txt` files in the configured
- * database (DATABASE_URL) for the default retriever. Applies pending migrations first, so it works on
- * a fresh database and beside running workers. Re-running it adds new files, replaces changed ones and
- * skips the rest; `--prune` also deletes documents whose file has gone. Exit 1 if any file failed.
+ * `npm run ingest -- <folder> [--prune]`: stores the folder's `.md` and `.txt` files for the default
+ * retriever (migrations first; unchanged files skipped; `--prune` deletes documents whose file is gone).
+ * Exit 1 if any file failed.
  */
 async function main(): Promise<number> {
   let parsed;
@@ -43,7 +42,7 @@ async function main(): Promise<number> {
   }
   const config = loadConfigOrExit();
   const started = Date.now();
-  // Loaded once the arguments and configuration are known good: a usage error answers at once.
+  // Loaded after the arguments are checked, so a usage error answers at once.
   const [
     { DataSource },
     { dataSourceOptions },

@@ -35,11 +35,9 @@ type Step = (
 ) => Promise<{ ok: boolean; detail: string; meanMs?: number; maxMs?: number }>;
 
 /**
- * `npm run redis:check [-- --json]`: the quick test of the Redis the service is configured for (same
- * environment, same client factory): connection, PING, SET/GET/DEL on a throwaway key, the session-hash
- * pattern, and the latency of 100 PINGs. One line per test; exit 1 if any fails. `--json` prints one
- * object `{ ok, target, mode, prefix, tests: [{ name, ok, skipped?, detail, meanMs?, maxMs? }] }`.
- * Uses only commands the service's ACL user has (never CONFIG or KEYS) and never prints the password.
+ * `npm run redis:check [-- --json]`: connection, PING, SET/GET/DEL on a throwaway key, the session
+ * pattern and PING latency, with the service's configuration and only its ACL user's commands (never
+ * CONFIG or KEYS). Exit 1 if any test fails; never prints the password.
  */
 async function main(): Promise<number> {
   let json: boolean;

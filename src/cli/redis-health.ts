@@ -9,13 +9,9 @@ const DEFAULT_INTERVAL_SECONDS = 5;
 const CLEAR_SCREEN = '\x1b[2J\x1b[H';
 
 /**
- * `npm run redis:health [-- --watch [--interval S]] [--json]`: version, uptime, clients, memory,
- * ops/s, live sessions (SCAN), subscribed vs registered workers, a pub/sub canary round trip,
- * PING/GET/SET latency, and a verdict HEALTHY|DEGRADED|UNHEALTHY with its reasons (rules in
- * ./redis-tools/health.ts). Reads the service's own configuration. Exit code without --watch:
- * 0 HEALTHY, 2 DEGRADED, 1 UNHEALTHY (and 1 for a usage or configuration error). `--watch` samples
- * every `--interval` seconds (default 5) until SIGINT/SIGTERM, then exits 0; `--json` prints one JSON
- * object per sample, one line each.
+ * `npm run redis:health [-- --watch [--interval S]] [--json]`: figures and a verdict (rules in
+ * ./redis-tools/health.ts). Exit 0 HEALTHY, 2 DEGRADED, 1 UNHEALTHY or usage error; `--watch` samples
+ * every S seconds (default 5) until a signal, then exits 0.
  */
 async function main(): Promise<number> {
   let values;

@@ -10,10 +10,7 @@ import {
 } from '../../redis/redis-client.factory.js';
 import { credentialsFromUrl, describeRedisTarget } from '../../redis/redis-url.js';
 
-/**
- * How long a tool waits for a connection to become ready. The service's clients retry forever by
- * design; a tool must answer within seconds, so it gives up (and stops the client's retries) here.
- */
+/** A tool must answer within seconds, unlike the service's clients that retry forever. */
 const CONNECT_DEADLINE_MS = 4000;
 /** Ceiling of any one step whose client has no command timeout (the subscriber's SUBSCRIBE). */
 export const STEP_TIMEOUT_MS = 3000;
@@ -31,10 +28,7 @@ export class ConnectFailure extends Error {
   }
 }
 
-/**
- * The tools' configuration: exactly the service's (environment and `.env`, validated by the same
- * loader). Exits 1 with a clear message when Redis is off, since there is nothing to check.
- */
+/** The service's own configuration; exits 1 when Redis is off, as there is nothing to check. */
 export function loadRedisConfigOrExit(tool: string): RedisConfig {
   const config = loadConfigOrExit();
   if (!config.redis.enabled) {
@@ -52,10 +46,7 @@ export function targetOf(config: RedisConfig): string {
   return describeRedisTarget(config);
 }
 
-/**
- * Replaces the configured password (raw, URL-encoded, and as written in REDIS_URL) in text that
- * comes from outside this code (error messages), so that no server or library message can echo it.
- */
+/** Removes the configured password (raw, URL-encoded, as in REDIS_URL) from outside text such as errors. */
 export function secretScrubber(config: RedisConfig): (text: string) => string {
   const secrets = new Set<string>();
   try {
@@ -94,10 +85,8 @@ export function randomId(): string {
 }
 
 /**
- * A client of `role` built by the service's own factory (same modes, credentials, TLS and DB), ready
- * within `CONNECT_DEADLINE_MS` or disconnected and rejected with a ConnectFailure. An authentication
- * failure rejects at once. The client is renamed `<prefix>:<tool>:<pid>` in CLIENT LIST, so an
- * operator never mistakes it for one of the service's connections.
+ * A client of `role` from the service's factory, ready within CONNECT_DEADLINE_MS or rejected with a
+ * ConnectFailure (an auth failure at once). Named `<prefix>:<tool>:<pid>` in CLIENT LIST.
  */
 export async function connectTool(
   config: RedisConfig,

@@ -166,15 +166,10 @@ function pubsubNodes(client: RedisClient): Redis[] {
 }
 
 /**
- * One health sample of the Redis the service is configured for. Never throws: every failure becomes
- * a reason (UNHEALTHY / DEGRADED) or an unavailable item. Verdict rules:
- * - UNHEALTHY: not reachable within the connect deadline, authentication refused, PING fails, or the
- *   tool's own pub/sub canary does not come back (cross-worker delivery would not work either);
- * - DEGRADED: memory above 90% of maxmemory (on any master), clients above 90% of maxclients, fewer
- *   workers subscribed to the adapter's channel than registered, a worker whose canary failed
- *   (canaryOk=0) or is older than 60 s, a mean PING/GET/SET round trip of 20 ms or more, or GET/SET
- *   failing (e.g. OOM);
- * - HEALTHY otherwise. Items the ACL refuses (INFO, PUBSUB, ...) are reported unavailable, not judged.
+ * One health sample; never throws. UNHEALTHY: unreachable, auth refused, PING fails, or the canary does
+ * not come back. DEGRADED: memory or clients above 90 %, fewer subscribers than registered workers, a
+ * worker's canary failed or older than 60 s, a mean round trip of 20 ms or more, or GET/SET failing.
+ * Items the ACL refuses are reported unavailable, not judged.
  */
 export async function collectSample(
   config: RedisConfig,
@@ -352,9 +347,8 @@ export async function collectSample(
 }
 
 /**
- * SUBSCRIBE (SSUBSCRIBE in cluster mode) on its own connection, PUBLISH, time the round trip, with the
- * workers' canary timeout. The workers' canary (PubsubCanary) differs on purpose: it must go through
- * the adapter's own subscription, one channel per shard; this one proves pub/sub from the outside.
+ * A pub/sub round trip on the tool's own connection, proving pub/sub from outside; the workers' canary
+ * goes through the adapter's subscription instead.
  */
 async function canaryRoundTrip(
   config: RedisConfig,

@@ -1,12 +1,6 @@
 /**
- * Latency verdicts of both tools, on the mean round trip of a command from where the tool runs
- * (run it where the service runs). The service's Redis work is a few O(1) commands per socket event,
- * so on a LAN a healthy Redis answers well under a millisecond:
- * - mean < 5 ms: good;
- * - 5 ms to < 20 ms: slow but ok (a busy or distant Redis; every message now costs tens of ms);
- * - >= 20 ms: too slow (`redis:check` fails, `redis:health` is DEGRADED): the service's 2 s
- *   command timeout is still far away, but users feel it and backlogs build up under load.
- * The max is reported, never judged: one GC pause or scheduler hiccup must not fail a check.
+ * Latency verdicts on the mean round trip from where the tool runs: under 5 ms good, under 20 ms slow,
+ * else too slow (users feel it long before the 2 s command timeout). The max is reported, never judged.
  */
 const LATENCY_GOOD_MS = 5;
 export const LATENCY_LIMIT_MS = 20;

@@ -16,9 +16,8 @@ const PINO_LEVEL: Record<LogLevel, Level> = {
 };
 
 /**
- * A log line with structured fields, passed as the message of any Nest `Logger` call:
- * `logger.log({ msg: 'text', socketId, userId })`. `msg` is the text operators grep; every other key
- * becomes a field of the JSON line; `err` (an Error) is serialized with its type, message and stack.
+ * Structured fields as the message of any Nest `Logger` call: `logger.log({ msg, socketId })`. `msg` is
+ * the text; other keys become fields; `err` is serialized with type, message and stack.
  */
 export interface LogRecord {
   msg: string;
@@ -41,9 +40,8 @@ export interface JsonLoggerOptions {
 const STACK = /\n\s+at /;
 
 /**
- * An error's type, message, stack and code, nothing else: pino's std serializer also copies every
- * enumerable property, and libraries park secrets there (ioredis: the AUTH command's arguments,
- * TypeORM: a query's parameters, i.e. message content). Message and stack are scrubbed like `msg`.
+ * Type, message, stack and code only: other enumerable properties may hold secrets or message content
+ * (ioredis: AUTH arguments; TypeORM: query parameters). Message and stack are scrubbed like `msg`.
  */
 function serializeError(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || typeof (value as Error).message !== 'string')
@@ -67,12 +65,9 @@ function errorFromStack(stack: string): Error {
 }
 
 /**
- * Nest's `LoggerService` over pino: one JSON object per line, `{"level":"info","time":"<ISO>","pid":…,
- * "context":"ChatGateway",…fields,"msg":"…"}`. Install it process-wide with `Logger.overrideLogger`
- * and every `new Logger(context)` writes through it. Arguments follow Nest's convention: the message
- * (a string, an Error, or a `LogRecord`), then optional params, the last string being the context; an
- * Error or a stack among them becomes `err`. Keys that hold credentials or message text are censored
- * (`REDACTED_PATHS`), and JWTs or URL passwords inside any text are scrubbed.
+ * Nest's `LoggerService` over pino: one JSON object per line (level, ISO time, pid, context, fields,
+ * msg), installed with `Logger.overrideLogger`. Credential and content keys are censored, and JWTs and
+ * URL passwords in any text scrubbed (docs/decisions/0010-json-logger.md).
  */
 export class JsonLogger implements LoggerService {
   private readonly pino: Pino;

@@ -4,10 +4,7 @@ export interface LoggableSocket {
   data?: { user?: { id: string } };
 }
 
-/**
- * The ids every WebSocket log line carries as fields: `socketId`, and `userId` once the handshake is
- * authenticated. Never the token, never a message's content.
- */
+/** `socketId`, and `userId` once authenticated: never the token, never a message's content. */
 export function socketLogFields(socket: LoggableSocket): { socketId: string; userId?: string } {
   return { socketId: socket.id, userId: socket.data?.user?.id };
 }

@@ -13,10 +13,8 @@ interface Hit {
 }
 
 /**
- * The default retriever: full-text search over the documents `npm run ingest` stored in the service's
- * own database. SQLite ranks passages with FTS5 `bm25()` and quotes them with `snippet()`; PostgreSQL
- * with `ts_rank()` over the English `tsvector` and `ts_headline()`. A question matches a passage that
- * holds any of its words (stemmed, stop words ignored); the best passage of each document stands for it.
+ * The default retriever: full-text search over the documents of `npm run ingest` (SQLite FTS5 `bm25()`,
+ * PostgreSQL `ts_rank()` in English). Any word of the question matches; a document's best passage stands for it.
  */
 @Injectable()
 export class DatabaseRetriever implements Retriever {
@@ -44,10 +42,8 @@ export class DatabaseRetriever implements Retriever {
     // Each term is letters and digits only, quoted: FTS5 sees strings, never operators (NEAR, -, :, *).
     const match = terms.map((term) => `"${term}"`).join(' OR ');
     const ranked: { chunkId: number; documentId: string; rank: number }[] = await this.dataSource.query(
-      // Every matching passage is ranked, then each document keeps its best one (SQLite gives the bare
-      // column chunk_id the value of the row where min() found the rank), so a huge document with
-      // thousands of matching passages cannot crowd the others out. MATERIALIZED: bm25() only works
-      // in a query over the FTS5 table itself, not in one the planner flattened into the GROUP BY.
+      // Each document keeps its best passage, so one huge document cannot crowd out the others.
+      // MATERIALIZED: bm25() only works in a query over the FTS5 table, not one flattened into the GROUP BY.
       `WITH hits AS MATERIALIZED (
          SELECT rowid AS chunk_id, bm25(document_chunks_fts, 2.0, 1.0) AS rank
          FROM document_chunks_fts WHERE document_chunks_fts MATCH ?

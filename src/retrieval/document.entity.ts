@@ -38,9 +38,8 @@ export class StoredDocument {
 }
 
 /**
- * A passage of a document: the unit the full-text index covers (SQLite: the `document_chunks_fts`
- * FTS5 table, kept in sync by triggers; PostgreSQL: the generated `search` tsvector column).
- * Rewritten with its document; `title` is the document's, copied so it can be searched with the text.
+ * A passage of a document, the unit the full-text index covers (SQLite FTS5 table kept by triggers;
+ * PostgreSQL generated tsvector). `title` is copied from the document so it is searched too.
  */
 @Entity({ name: 'document_chunks' })
 @Index('uq_document_chunks_position', ['documentId', 'position'], { unique: true })

@@ -11,11 +11,7 @@ const DOCUMENT_FILE = /\.(md|txt)$/i;
 /** Changing how documents are chunked changes every hash, so the next ingest rewrites every document. */
 const CHUNKING_SCHEME = 'chunks-v1';
 const INSERT_BATCH = 100;
-/**
- * At most this many passages (about 750 KB) per transaction. On SQLite a transaction holds the database's
- * write lock, and the service's writers wait for it only 5 s (busy timeout): a 10 MB file in one
- * transaction holds it about a second, a 100 MB file would hold it long enough to fail their writes.
- */
+/** Per transaction (about 750 KB): on SQLite a longer one would hold the write lock past the writers' 5 s busy timeout. */
 export const PASSAGES_PER_TRANSACTION = 500;
 /** The hash of a document whose passages are still being written: it never equals a real one. */
 const PENDING = 'pending';
@@ -48,12 +44,9 @@ export interface IngestOptions {
 }
 
 /**
- * Stores every `.md` and `.txt` file under `folder` (recursively; hidden entries and `node_modules`
- * skipped) as a document keyed by its path inside the folder: a new file is added, a changed one
- * replaced in place (its id kept), an unchanged one skipped. Each file is written in its own
- * transaction with its passages (a very large one in several), so an interrupted run keeps what it did
- * and the next run resumes.
- * A file that cannot be stored (not UTF-8, binary) is reported as failed and the others go on.
+ * Stores every `.md` and `.txt` file under `folder` (hidden entries and `node_modules` skipped), keyed by
+ * its relative path: new added, changed replaced (id kept), unchanged skipped. One transaction per file
+ * (or several for a large one), so an interrupted run resumes; a file that fails does not stop the others.
  */
 export async function ingestFolder(
   dataSource: DataSource,
@@ -114,8 +107,7 @@ async function ingestFile(
   const title = documentTitle(path, content);
   const passages = chunkText(searchableText(path, content));
 
-  // A document of many passages is written in several transactions; its real hash comes with the
-  // last one, so a run interrupted in between leaves it "changed" and the next run writes it again.
+  // Written in several transactions, the real hash comes last: an interrupted write is redone next run.
   const oneGo = passages.length <= PASSAGES_PER_TRANSACTION;
   const insertPassages = async (manager: EntityManager, id: string, from: number, to: number) => {
     for (let start = from; start < Math.min(to, passages.length); start += INSERT_BATCH) {

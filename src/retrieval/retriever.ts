@@ -1,18 +1,11 @@
 import type { MessageSource } from '../conversations/message.entity.js';
 
-/**
- * The injection token of the retriever the chat asks for sources: `@Inject(RETRIEVER) retriever: Retriever`.
- * `RetrievalModule.forRoot()` binds it to the database full-text retriever unless told otherwise.
- */
+/** Injection token of the retriever: `@Inject(RETRIEVER) retriever: Retriever`. */
 export const RETRIEVER = Symbol('RETRIEVER');
 
 /**
- * One passage an answer can rest on: the same shape as a message's `sources` entries.
- * - `id`: stable id of the document (what a client shows or links to).
- * - `title`: the document's title.
- * - `snippet`: plain text from the matching passage, at most `SNIPPET_MAX_CHARS` characters: a
- *   reference, never the whole document (every event published through Redis stays under 64 KiB).
- * - `score`: relevance, higher is better, from 0 to 1. Comparable within one retriever only.
+ * A passage an answer rests on, shaped as a message's `sources` entry: a snippet of at most
+ * SNIPPET_MAX_CHARS (events stay under 64 KiB), and a `score` from 0 to 1 comparable within one retriever.
  */
 export type RetrievedSource = MessageSource;
 
@@ -24,14 +17,9 @@ export interface RetrieveOptions {
 }
 
 /**
- * Finds the sources for a user's question. Replace it with your own (vector store, search service)
- * through `RetrievalModule.forRoot({ retriever: MyRetriever })`.
- *
- * The contract every implementation keeps:
- * - results are sorted by `score`, best first, at most `limit` of them, one per document;
- * - any text is a valid question: no match, an empty string or a question full of quotes and operators
- *   resolves to `[]`, never throws;
- * - it rejects only when the store itself fails or `signal` aborts; callers treat that as "no sources".
+ * Finds the sources for a question; replaceable through `RetrievalModule.forRoot`. Contract: sorted by
+ * score, at most `limit`, one per document; any text is a valid question (no match resolves to `[]`);
+ * rejects only when the store fails or `signal` aborts.
  */
 export interface Retriever {
   retrieve(query: string, options?: RetrieveOptions): Promise<RetrievedSource[]>;

@@ -8,11 +8,7 @@ export const CHUNK_MAX_CHARS = 1500;
 export const MAX_SEARCH_TERMS = 32;
 const MAX_TERM_CHARS = 64;
 
-/**
- * PostgreSQL's English stop words (tsearch_data/english.stop). PostgreSQL drops them from a query by
- * itself; SQLite FTS5 has no stop words, so without this list "how", "do" and "with" would make almost
- * every document match almost every question.
- */
+/** PostgreSQL's English stop words: FTS5 has none, and without them nearly every document matches. */
 const STOP_WORDS = new Set(
   (
     'i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her ' +
@@ -26,9 +22,8 @@ const STOP_WORDS = new Set(
 );
 
 /**
- * The words of a question worth searching for: lower-cased runs of letters and digits, stop words and
- * repeats removed, at most `MAX_SEARCH_TERMS`. Every quote, bracket and operator is gone, so the words
- * can be put into an FTS5 or tsquery expression without any syntax of the user's reaching it.
+ * Lower-cased runs of letters and digits, stop words and repeats removed, at most MAX_SEARCH_TERMS: no
+ * syntax of the user's can reach an FTS5 or tsquery expression.
  */
 export function searchTerms(question: string): string[] {
   const words =
@@ -58,10 +53,7 @@ export function tidySnippet(text: string): string {
   return `${(space > SNIPPET_MAX_CHARS / 2 ? cut.slice(0, space) : cut).trimEnd()}…`;
 }
 
-/**
- * A document's title: for Markdown the first `# heading` (outside front matter and code fences),
- * otherwise the file name.
- */
+/** The first `# heading` of Markdown (outside front matter and code fences), else the file name. */
 export function documentTitle(path: string, content: string): string {
   const fallback = basename(path);
   if (!isMarkdown(path)) return clip(fallback, TITLE_MAX_CHARS);
@@ -91,10 +83,8 @@ function isMarkdown(path: string): boolean {
 }
 
 /**
- * Splits a document into passages of at most `CHUNK_MAX_CHARS`: whole paragraphs packed together,
- * a new passage at each Markdown heading once the current one has some substance, and paragraphs
- * too long for one passage cut at a sentence end or a space. Each passage is searched on its own, so
- * a large file costs nothing extra per query and its snippet comes from the part that matched.
+ * Passages of at most `max` characters: whole paragraphs packed together, a new one at a Markdown heading,
+ * a long paragraph cut at a sentence end or a space.
  */
 export function chunkText(content: string, max = CHUNK_MAX_CHARS): string[] {
   const paragraphs = content

@@ -7,10 +7,8 @@ import type { AppConfig } from '../config/app-config.js';
 export const INSTALLATION_SECRET_FILE = 'jwt-secret';
 
 /**
- * The key that signs and verifies tokens: JWT_SECRET, or (outside production, which requires it) a
- * random secret generated once per installation and kept in STORAGE_DIR, so a token minted for one
- * installation is refused by every other. Workers starting together all end up with the same secret:
- * the file is created whole or not at all (written aside, then hard-linked into place).
+ * JWT_SECRET, or outside production a random secret created once per installation in STORAGE_DIR, whole
+ * or not at all, so workers starting together share it (docs/decisions/0011-installation-jwt-secret.md).
  */
 export function signingSecret(config: Pick<AppConfig, 'security' | 'storage'>): string {
   return config.security.jwtSecret ?? installationSecret(config.storage.dir);

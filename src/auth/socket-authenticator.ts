@@ -10,10 +10,7 @@ interface ChatClaims {
 
 class AuthenticationError extends Error {}
 
-/**
- * Verifies handshake tokens: HS256 only (so `alg: none` and RS/HS confusion are refused), a `sub`,
- * and an `exp` (a token that never expires would keep a socket forever).
- */
+/** Verifies handshake tokens: HS256 only (no `alg: none`, no RS/HS confusion), with `sub` and `exp`. */
 @Injectable()
 export class SocketAuthenticator {
   constructor(private readonly jwt: JwtService) {}

@@ -5,26 +5,19 @@ import { Logger } from '@nestjs/common';
 /** A request whose headers have not all arrived by then is answered 408 and closed (the contract's bound). */
 const HEADERS_TIMEOUT_MS = 15_000;
 /**
- * Node's requestTimeout runs from a request's first byte until its body is received, not until the
- * response is sent: a long-poll GET waiting ~25 s for its answer is never cut. It bounds a body
- * trickled byte by byte; a polling body is at most 64 KiB, so 30 s is ample for a real client.
+ * From a request's first byte until its body is received (a waiting long-poll is never cut): bounds a
+ * body trickled byte by byte.
  */
 const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node enforces both timeouts; its 30 s default would let a half-sent request live 45 s. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
-/**
- * Descriptors kept for everything but client connections: stdio, IPC, listeners, the probe port,
- * database and Redis clients, outgoing requests, files.
- */
+/** Descriptors kept for everything but client connections (stdio, IPC, listeners, clients, files). */
 function reservedDescriptors(fileLimit: number): number {
   return Math.max(256, Math.ceil(fileLimit * 0.05));
 }
 
-/**
- * The soft "Max open files" of this process (what `ulimit -n` shows), from /proc/self/limits; Node has
- * no API for it. `undefined` where that file does not exist (not Linux) or says "unlimited".
- */
+/** The soft open-file limit from /proc/self/limits (Node has no API); undefined off Linux or unlimited. */
 function openFileLimit(limits = readProcLimits()): number | undefined {
   const match = /^Max open files\s+(\d+)/m.exec(limits ?? '');
   return match ? Number(match[1]) : undefined;
@@ -46,10 +39,8 @@ interface DescriptorCost {
 }
 
 /**
- * Client connections this process may hold: `requested` (unset: as many as fit), lowered so that they,
- * at `cost` each, fit in the descriptor limit with room for the rest (then warned about once). Running
- * out of descriptors fails every accept and open alike, liveness included; a cap makes Node close only
- * the excess connections.
+ * Client connections this process may hold: `requested`, lowered (with one warning) to fit the
+ * descriptor limit, since running out of descriptors fails every accept, liveness included.
  */
 export function connectionCap(
   requested: number | undefined,
@@ -73,9 +64,8 @@ export function connectionCap(
 const DROP_REPORT_INTERVAL_MS = 60_000;
 
 /**
- * Bounds what one client connection may cost `server`: unfinished headers are closed after 15 s, an
- * unfinished request body after 30 s, and connections beyond `maxConnections` are closed as they arrive
- * (reported once a minute at most). Call before `listen()`: Node starts its timeout checks then.
+ * Bounds one client connection's cost: headers within 15 s, a body within 30 s, connections beyond
+ * `maxConnections` closed as they arrive. Call before `listen()`.
  */
 export function limitClientConnections(server: Server, maxConnections: number, logger?: Logger): void {
   server.headersTimeout = HEADERS_TIMEOUT_MS;

@@ -7,9 +7,8 @@ import { answerJson, isRead } from './plain-http.js';
 const PROBE_MAX_CONNECTIONS = 32;
 
 /**
- * Liveness on its own port (PROBE_PORT): `GET`/`HEAD /api/health` is 200 `{"status":"ok"}`, anything else
- * 404. It shares no connection limit with PORT, so it answers while PORT's cap is full. Run by the process
- * that owns PORT (the primary, or a lone worker), never by a sticky worker. Rejects if the port is taken.
+ * Liveness on PROBE_PORT, which shares no connection limit with PORT. Run by the process that owns PORT,
+ * never by a sticky worker. Rejects if the port is taken.
  */
 export async function startProbeServer(host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {

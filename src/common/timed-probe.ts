@@ -52,10 +52,8 @@ function noteOutcome(key: string, error?: unknown): void {
 }
 
 /**
- * Runs `probe` under a timeout and reports `{status, latency_ms, message?}` under `key`; `message` is
- * what the probe returned if it returned a string, or when down a public account of the failure (a
- * ProbeFailure's message, or the kind of a driver error); the raw error goes to the log, once.
- * The probe gets an AbortSignal that fires on timeout, to cancel work that supports it.
+ * Runs `probe` under a timeout (its signal aborts then) and reports `{status, latency_ms, message?}`. When
+ * down, `message` is public (a ProbeFailure's text or the error's kind); the raw error is logged once.
  */
 export async function timedProbe<Key extends string>(
   health: HealthIndicatorService,

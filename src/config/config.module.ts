@@ -2,11 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import type { AppConfig } from './app-config.js';
 
-/**
- * Serves the configuration validated at boot through `@nestjs/config`, typed:
- * inject `ConfigService<AppConfig, true>` and read `config.get('redis', { infer: true })`.
- * Nothing behind it reads `process.env` again.
- */
+/** The configuration validated at boot, typed: `ConfigService<AppConfig, true>`. */
 @Module({})
 export class AppConfigModule {
   static forRoot(config: AppConfig): DynamicModule {

@@ -60,9 +60,8 @@ export function isPlaceholderSecret(secret: string): boolean {
 export const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
 
 /**
- * Parsed as a WHATWG URL the way the clients parse it later (`undefined` when it does not parse), with
- * a host and a port (if any) from 1 to 65535: a port of 99999 or an unencoded `#`, `?` or `/` in a
- * password is refused here, naming the variable, instead of crashing the start with "Invalid URL".
+ * A WHATWG URL with a host and a valid port, parsed as the clients will, so a bad value is refused naming
+ * the variable instead of crashing the start.
  */
 function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
   if (typeof value !== 'string' || !pattern.test(value)) return undefined;
@@ -74,10 +73,7 @@ function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
   }
 }
 
-/**
- * No path, query or fragment: ioredis reads a database from the path and options (a password among
- * them) from the query, which would override REDIS_DB and slip past the log redaction.
- */
+/** No path, query or fragment: ioredis would read a database and options from them, past REDIS_DB and redaction. */
 export function isRedisUrl(value: unknown): boolean {
   const url = parsedUrl(value, REDIS_URL);
   return (

@@ -16,10 +16,7 @@ import {
   toTrimmed,
 } from './env-rules.js';
 
-/**
- * Every variable the service reads (CONTRACT section 1), as the raw environment after conversion.
- * Messages name the variable and the rule, never the value: some of these are secrets.
- */
+/** Every variable the service reads (CONTRACT section 1). Messages never quote a value: some are secrets. */
 export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'], {
     message: '$property must be development, production or test',
@@ -184,10 +181,7 @@ export class EnvironmentVariables {
   @Max(600000, { message: '$property must be an integer number of milliseconds from 1000 to 600000' })
   SHUTDOWN_GRACE_MS = 10000;
 
-  /**
-   * SIGTERM: how long readiness answers 503 before this process closes its sockets, so load balancers
-   * stop sending new clients here first. Must leave room inside SHUTDOWN_GRACE_MS.
-   */
+  /** SIGTERM: readiness 503 this long before the sockets close; must fit inside SHUTDOWN_GRACE_MS. */
   @Transform(toInteger)
   @IsInt({ message: '$property must be an integer number of milliseconds from 0 to 600000' })
   @Min(0, { message: '$property must be an integer number of milliseconds from 0 to 600000' })
@@ -205,10 +199,7 @@ export class EnvironmentVariables {
   @Max(10000, { message: '$property must be an integer from 1 to 10000' })
   MAX_CONNECTIONS_PER_USER = 20;
 
-  /**
-   * Client connections one process keeps open at once (the primary, or a lone worker); more are
-   * closed as they arrive. Lowered at start to what the process's descriptor limit allows.
-   */
+  /** Client connections one process keeps open; lowered at start to fit the descriptor limit. */
   @Transform(toInteger)
   @IsInt({ message: '$property must be an integer from 100 to 1000000' })
   @Min(100, { message: '$property must be an integer from 100 to 1000000' })

@@ -37,9 +37,8 @@ function storageProblem(dir: string): string | undefined {
 }
 
 /**
- * Validates the environment once and returns the typed configuration.
- * Unset and empty variables both mean "use the default".
- * @throws ConfigValidationError listing every problem, not just the first.
+ * Validates the environment once; unset and empty mean the default.
+ * @throws ConfigValidationError listing every problem.
  */
 export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
   // Every declared field, optional ones included, is an own key (class fields use define semantics).
@@ -99,10 +98,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
   };
 }
 
-/**
- * The entry points' way in (service and CLIs): reads `.env` if present (real variables win), validates,
- * and on failure prints one line per problem and exits 1. The one place that reads `process.env`.
- */
+/** Reads `.env` (real variables win), validates, or prints every problem and exits 1. The one reader of `process.env`. */
 export function loadConfigOrExit(): AppConfig {
   if (existsSync('.env')) process.loadEnvFile('.env');
   try {

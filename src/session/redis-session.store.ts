@@ -9,8 +9,8 @@ const SLOT_TTL_MS = 30_000;
 const SLOT_REFRESH_MS = SLOT_TTL_MS / 3;
 
 /**
- * Drops the user's lapsed slots, then takes one for the sid unless all are taken: one round trip, atomic.
- * KEYS[1] the user's slot set; ARGV: now, lapse time, sid, max, key TTL (ms). Returns 1 if admitted.
+ * Drops the user's lapsed slots, then admits the sid unless all are taken, atomically. KEYS[1] the slot
+ * set; ARGV now, lapse time, sid, max, key TTL (ms). Returns 1 if admitted.
  */
 const ADMIT_SCRIPT = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -21,10 +21,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
-/**
- * `<prefix>:session:<sid>` hashes with a TTL. Live sockets' hashes are refreshed every third of the
- * TTL, so a crashed worker's sessions vanish within one TTL while live ones never expire.
- */
+/** Session hashes with a TTL, refreshed every third of it while the socket lives. */
 @Injectable()
 export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
   private readonly logger = new Logger('SessionStore');

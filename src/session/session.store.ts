@@ -10,15 +10,11 @@ export interface SessionRecord {
 }
 
 /**
- * The session of every live socket, shared by all workers and pods when Redis is on. Each socket is
- * written only by the worker that holds it. A failing store never fails the socket: sessions are
- * bookkeeping for operators and other workers, not a gate.
+ * The session of every live socket, written only by the worker that holds it. A failing store never
+ * fails the socket: sessions are bookkeeping, not a gate.
  */
 export abstract class SessionStore {
-  /**
-   * Takes one of the user's MAX_CONNECTIONS_PER_USER live-socket slots (all workers and pods) for
-   * `sid`; false when every slot is taken. `close(sid)` gives it back. When the store fails, admits.
-   */
+  /** Takes one of the user's live-socket slots for `sid`; false when all are taken; admits if the store fails. */
   abstract admit(userId: string, sid: string): Promise<boolean>;
   abstract open(sid: string, record: Omit<SessionRecord, 'conversations'>): Promise<void>;
   abstract setConversations(sid: string, conversations: string[]): Promise<void>;

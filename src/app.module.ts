@@ -11,10 +11,7 @@ import { RetrievalModule, type RetrievalModuleOptions } from './retrieval/retrie
 
 @Module({})
 export class AppModule {
-  /**
-   * The whole service for an already validated configuration. `retrieval` replaces the default
-   * retriever (see RetrievalModule.forRoot).
-   */
+  /** The whole service for a validated configuration; `retrieval` replaces the default retriever. */
   static forRoot(config: AppConfig, retrieval: RetrievalModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,

@@ -9,10 +9,7 @@ import { RedisManager } from '../redis/redis.manager.js';
 import { socketIoRedisAdapter } from '../redis/socket-io-redis-adapter.js';
 import { RedisIoAdapter } from './redis-io.adapter.js';
 
-/**
- * Assembles the Nest application for `config` without listening. `main.ts` and the tests both use it,
- * so what is tested is what runs.
- */
+/** Assembles the Nest app without listening; `main.ts` and the tests both use it. */
 export interface CreateAppOptions extends Pick<NestApplicationOptions, 'logger'> {
   /** Your own retriever instead of the database full-text one (see RetrievalModule.forRoot). */
   retrieval?: RetrievalModuleOptions;

@@ -4,15 +4,9 @@ import type { AppConfig } from '../config/app-config.js';
 import { ShutdownState } from '../health/shutdown-state.js';
 
 /**
- * SIGTERM/SIGINT drains this process:
- * 1. readiness answers 503 at once (and `onDraining` tells the primary to route no new session here);
- * 2. SHUTDOWN_DRAIN_DELAY_MS for load balancers to notice;
- * 3. the transports of THIS process's clients are closed (ChatEmitter.closeLocalTransports): they see
- *    `transport close` and reconnect to another worker or pod;
- * 4. the app closes (unfinished answers marked failed and announced, the adapter unsubscribes, Redis
- *    and database clients quit) and the process exits 0.
- * We own the signals instead of calling Nest's `enableShutdownHooks()`, which re-raises the signal after
- * closing and so exits 143, not 0. If all this takes longer than SHUTDOWN_GRACE_MS the process exits 1.
+ * SIGTERM/SIGINT: readiness 503 (and the primary told), SHUTDOWN_DRAIN_DELAY_MS, this process's client
+ * transports closed, the app closed, exit 0; exit 1 past SHUTDOWN_GRACE_MS. Not Nest's
+ * `enableShutdownHooks()`, which re-raises the signal and exits 143 (docs/decisions/0013-graceful-drain.md).
  */
 export function exitGracefullyOnSignals(
   app: INestApplication,

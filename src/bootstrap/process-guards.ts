@@ -1,13 +1,9 @@
 import { Logger } from '@nestjs/common';
 
 /**
- * Process-wide last resorts. Libraries sometimes drop a promise: @socket.io/redis-adapter calls
- * `subscribe()` without a catch, so a Redis that refuses our password would otherwise crash the worker
- * with an unhandled rejection whose printout includes the AUTH command's arguments, i.e. the password.
- * A rejection is logged and the process keeps serving; an uncaught exception leaves state unknown, so
- * it is logged and the process exits 1 to be restarted. Both go through the process's JSON logger
- * (installed first in main.ts), whose `err` keeps an error's type, message, stack and code only: never
- * the properties where libraries park a command's arguments.
+ * Last resorts, through the JSON logger (whose `err` never copies a command's arguments): an unhandled
+ * rejection is logged and the process goes on (@socket.io/redis-adapter drops its `subscribe()` promise);
+ * an uncaught exception leaves state unknown, so it is logged and the process exits 1.
  */
 export function installProcessGuards(): void {
   const logger = new Logger('Process');

@@ -9,16 +9,10 @@ import { allowsAnyOrigin } from '../config/cors-origins.js';
 import type { SocketIoAdapterConstructor } from '../redis/socket-io-redis-adapter.js';
 import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
 
-/**
- * An Engine.IO session that has not connected to a namespace by then is closed (Socket.IO's default is
- * 45 s): a flood of bare handshakes holds memory for at most this long.
- */
+/** An Engine.IO session not in a namespace by then is closed (Socket.IO's default: 45 s), bounding bare handshakes. */
 const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
 
-/**
- * Nest's Socket.IO adapter with the service's server options (path, frame limit, origin check) and the
- * Redis adapter (socketIoRedisAdapter), so rooms and broadcasts span workers and pods.
- */
+/** Nest's Socket.IO adapter with the service's options (path, frame limit, origin check) and the Redis adapter. */
 export class RedisIoAdapter extends IoAdapter {
   constructor(
     private readonly app: INestApplicationContext,

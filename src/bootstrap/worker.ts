@@ -9,9 +9,8 @@ import { closeProbeServer, startProbeServer } from '../common/probe-server.js';
 import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from '../cluster/sticky-worker.js';
 
 /**
- * One worker: a full Nest app. Alone (`WORKERS=1`) it listens on PORT itself, with the client limits
- * and the PROBE_PORT liveness the primary has otherwise; forked by the primary it listens privately and
- * the primary routes clients to it sticky by Engine.IO session.
+ * One worker, a full Nest app: alone (`WORKERS=1`) it owns PORT with the primary's client limits and
+ * PROBE_PORT; forked, it listens privately behind the primary.
  */
 export async function runWorker(config: AppConfig): Promise<void> {
   const logger = new Logger('Bootstrap');

@@ -17,10 +17,7 @@ const MIGRATIONS = [
 /** The entity classes a data source maps (the service's: `ENTITIES` in src/entities.ts). */
 export type EntityList = NonNullable<DataSourceOptions['entities']>;
 
-/**
- * TypeORM options for the configured database and the given entities. The schema comes from
- * migrations only, never `synchronize`.
- */
+/** TypeORM options for the configured database; the schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig, entities: EntityList): DataSourceOptions {
   const common = {
     entities,
@@ -36,16 +33,13 @@ export function dataSourceOptions(config: DatabaseConfig, entities: EntityList):
     ...common,
     type: 'better-sqlite3',
     database: config.location,
-    // WAL lets the workers of one host read while one of them writes; the busy timeout makes a
-    // writer wait for another process's transaction instead of failing with SQLITE_BUSY.
+    // WAL: readers go on while one process writes; the busy timeout makes a writer wait, not fail.
     enableWAL: true,
     timeout: 5000,
     prepareDatabase: (db: { pragma(sql: string): unknown }) => {
       db.pragma('foreign_keys = ON');
-      // In WAL mode NORMAL still survives any process crash (the contract's "durable"); it skips the
-      // fsync per commit that FULL does (1.4 ms each here, blocking the event loop while every other
-      // worker waits on the write lock). Only an OS crash or power cut can lose the last commits:
-      // production runs PostgreSQL.
+      // Under WAL, NORMAL survives any process crash and skips FULL's fsync per commit (which blocked the
+      // event loop); only an OS crash can lose the last commits, and production runs PostgreSQL (0002).
       db.pragma('synchronous = NORMAL');
     },
   };

@@ -5,10 +5,7 @@ import type { DataSource } from 'typeorm';
 /** Any constant shared by every process of this service; "chat" in ASCII. */
 const MIGRATION_LOCK_KEY = 0x63686174;
 
-/**
- * Runs `work` while holding a lock shared by every process on this database.
- * PostgreSQL: a session advisory lock. SQLite: a lock directory beside the database file.
- */
+/** Runs `work` under a lock shared by every process on this database (PostgreSQL advisory lock; SQLite lock directory). */
 export async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   if (dataSource.options.type === 'postgres') {
     const runner = dataSource.createQueryRunner();
@@ -36,10 +33,7 @@ export async function withMigrationLock<T>(dataSource: DataSource, work: () => P
   }
 }
 
-/**
- * Applies pending migrations under the migration lock, so workers and pods that boot together do not
- * race: the first applies them, the others wait, then find nothing left to do.
- */
+/** Applies pending migrations under the migration lock, so processes booting together do not race. */
 export async function runMigrationsExclusively(
   dataSource: DataSource,
   logger: Pick<Logger, 'log'>,

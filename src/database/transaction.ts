@@ -4,11 +4,8 @@ import type { DataSource, EntityManager } from 'typeorm';
 const turns = new WeakMap<DataSource, Mutex>();
 
 /**
- * Runs `work` as the only writer of this process on a SQLite DataSource. TypeORM drives better-sqlite3
- * through ONE connection per DataSource: a transaction open on it would swallow any other statement
- * sent meanwhile (and roll it back with its own), and two transactions would nest ("cannot start a
- * transaction within a transaction"). PostgreSQL gives each caller its own pooled connection, so there
- * `work` simply runs.
+ * Runs `work` as this process's only writer on SQLite, where TypeORM has ONE connection per DataSource:
+ * an open transaction would swallow other statements or nest. On PostgreSQL `work` simply runs.
  */
 export function exclusively<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   if (dataSource.options.type !== 'better-sqlite3') return work();

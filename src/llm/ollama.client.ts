@@ -22,11 +22,7 @@ export class LlmError extends Error {
 
 /** Attempts for a request Ollama refused before streaming (busy queue, connection refused): 1 + retries. */
 const MAX_ATTEMPTS = 3;
-/**
- * Longest answer kept, in UTF-8 bytes (what the Redis adapter publishes: a character count would let
- * 32,000 CJK characters weigh 96 KB): the final `message:done` carries the whole answer and its
- * sources, and must stay below the 64 KiB pub/sub event limit.
- */
+/** Longest answer in UTF-8 bytes, so `message:done` (answer and sources) stays under the 64 KiB event limit. */
 const MAX_ANSWER_BYTES = 32 * 1024;
 
 /** The longest prefix of `text` whose UTF-8 encoding fits in `bytes`, never cutting a character. */
@@ -49,12 +45,9 @@ interface OllamaChunk {
 }
 
 /**
- * Streams `POST /api/chat` (NDJSON) with plain `fetch`: the official `ollama` package has no idle
- * timeout between tokens, which is the failure that matters here (a model runner that stalls
- * mid-answer). Time to response headers is bounded by OLLAMA_CONNECT_TIMEOUT_MS, the gap between two
- * chunks by OLLAMA_IDLE_TIMEOUT_MS; a 503 (Ollama's queue is full) or a refused connection is retried
- * with backoff and jitter before anything streamed; an `{"error": ...}` line inside a 200 stream is a
- * failure; the caller's AbortSignal cancels the upstream request.
+ * Streams `POST /api/chat` (NDJSON) with `fetch`, as the `ollama` package has no idle timeout between
+ * tokens. Headers within OLLAMA_CONNECT_TIMEOUT_MS, chunks within OLLAMA_IDLE_TIMEOUT_MS; a 503 or a
+ * refused connection is retried before anything streamed; an `{"error"}` line is a failure.
  */
 @Injectable()
 export class OllamaClient {

@@ -15,10 +15,7 @@ export class OllamaHealthIndicator {
     this.config = config.get('ollama', { infer: true });
   }
 
-  /**
-   * `ollama`: `GET /api/version` answers 200. Without `OLLAMA_REQUIRED=true` a failure only degrades
-   * readiness: the chat still connects, stores and delivers, so no pod should be pulled for it.
-   */
+  /** `ollama`: `GET /api/version` is 200. Degrades readiness only, unless OLLAMA_REQUIRED=true. */
   check() {
     return timedProbe(
       this.health,

@@ -1,14 +1,7 @@
 import { Controller, Get, Header, Res } from '@nestjs/common';
 import { Registry } from 'prom-client';
 
-/**
- * `GET /metrics`: this app's own registry in Prometheus text format.
- *
- * Not `@willsoto/nestjs-prometheus`: its 6.x is CommonJS requiring the ESM-only `@nestjs/common` 12,
- * which Node 20 loads in production (require(esm)) but Jest on Node 20 cannot, so every in-process app
- * test failed to load; and its controller serves only prom-client's global registry, so this class
- * had to replace it anyway. What it added beyond this controller was the module wiring.
- */
+/** `GET /metrics`: this app's registry (docs/decisions/0012-own-metrics-module.md). */
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly registry: Registry) {}

@@ -7,16 +7,8 @@ import { SocketMetrics } from './socket-metrics.js';
 import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
 
 /**
- * Prometheus metrics with prom-client, served at `GET /metrics` by MetricsController.
- *
- * One registry per application, not prom-client's global one: each worker is its own process, so in
- * production either would do, but tests build apps in process (`createApp`), and two apps on the global
- * registry collide on metric names (prom-client throws on a second registration). With `WORKERS > 1`
- * the primary asks each worker for this registry over IPC (WorkerMetricsReporter) and serves the pod's
- * `/metrics` itself.
- *
- * To add metrics, write an injectable class that takes `Registry` and registers its metrics on it, as
- * AnswerMetrics (src/chat) does, and provide it in its feature's module.
+ * prom-client metrics at `GET /metrics`, one registry per app so in-process test apps do not collide.
+ * To add metrics, inject `Registry` in a class of the feature's module, as AnswerMetrics does.
  */
 @Global()
 @Module({

@@ -3,11 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { RedisManager } from '../redis/redis.manager.js';
 
-/**
- * The pub/sub canary (see PubsubCanary): round trips, misses, whether this worker can hear Redis, and
- * PUBSUB NUMSUB on the adapter's channel against the registered workers. A pod whose subscribers are
- * fewer than its workers has a deaf worker. With Redis off the metrics exist but have no series.
- */
+/** The pub/sub canary's round trips, misses and health; subscribers fewer than workers means a deaf worker. */
 @Injectable()
 export class PubsubMetrics {
   constructor(registry: Registry, redis: RedisManager, canary: PubsubCanary) {

@@ -5,11 +5,7 @@ import { RedisManager } from '../redis/redis.manager.js';
 
 const ROLES: Record<RedisRole, true> = { command: true, publisher: true, subscriber: true };
 
-/**
- * The Redis clients of this process, by role: command latency and failures (timed on the clients
- * RedisManager owns, see `observeCommands`), and whether each client is ready, read at scrape time.
- * With Redis off the metrics exist but have no series.
- */
+/** The Redis clients by role: command latency and failures, and readiness read at scrape time. */
 @Injectable()
 export class RedisMetrics {
   readonly commandDuration: Histogram<'role'>;

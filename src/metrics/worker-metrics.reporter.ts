@@ -3,11 +3,7 @@ import { Registry } from 'prom-client';
 import { isMetricsRequest, type WorkerMessage } from '../cluster/sticky-protocol.js';
 import { isStickyWorker } from '../cluster/sticky-worker.js';
 
-/**
- * In a worker forked by the primary (`WORKERS > 1`), answers the primary's `metrics:request` over IPC
- * with this app's registry as JSON: the primary serves `/metrics` for the whole pod (see
- * ClusterMetrics). Does nothing in a worker that serves on its own.
- */
+/** Behind the primary, answers its `metrics:request` with this app's registry; idle otherwise. */
 @Injectable()
 export class WorkerMetricsReporter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Metrics');

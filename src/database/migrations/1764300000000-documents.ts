@@ -1,12 +1,8 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
 
 /**
- * Documents for retrieval, split into passages (`document_chunks`) with a full-text index over them.
- * The tables use the Table API like the initial schema; the index is each database's own:
- * - SQLite: an external-content FTS5 table over `document_chunks` (porter stemming, diacritics folded),
- *   kept in sync by triggers, so every write to the chunks updates it in the same transaction;
- * - PostgreSQL: a generated `tsvector` column (English configuration, title weighted above text) with
- *   a GIN index.
+ * Documents split into passages, with each database's own full-text index: SQLite an external-content
+ * FTS5 table kept by triggers (same transaction); PostgreSQL a generated English `tsvector` with GIN.
  */
 export class Documents1764300000000 implements MigrationInterface {
   name = 'Documents1764300000000';
@@ -105,8 +101,7 @@ export class Documents1764300000000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    // Plain DROP TABLE: TypeORM's dropTable() inspects the table first and trips over the generated
-    // column on PostgreSQL. SQLite drops the triggers with their table; the FTS5 table goes first.
+    // Plain DROP TABLE: dropTable() trips over the generated column on PostgreSQL. FTS5 table first.
     if (queryRunner.connection.options.type !== 'postgres')
       await queryRunner.query('DROP TABLE document_chunks_fts');
     await queryRunner.query('DROP TABLE document_chunks');

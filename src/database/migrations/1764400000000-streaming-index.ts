@@ -1,15 +1,9 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * `idx_messages_status` indexed every message, yet only the stale-answer sweeper reads by status, and
- * only for `streaming` rows (a few at any time). Each insert paid a page write into it; a partial index
- * over the streaming rows (SQLite and PostgreSQL both have them, with this same syntax) costs a
- * completed message nothing.
- *
- * Building the index scans `messages` and, inside the migration's transaction, blocks inserts
- * meanwhile. On a large PostgreSQL table build it first, without blocking:
- * `CREATE INDEX CONCURRENTLY idx_messages_streaming ON messages (status) WHERE status = 'streaming'`;
- * this migration then finds it and only drops the old index.
+ * Only the stale-answer sweeper reads by status, for `streaming` rows: a partial index costs a completed
+ * message nothing. On a large PostgreSQL table, build it first without blocking inserts (`CREATE INDEX
+ * CONCURRENTLY idx_messages_streaming ON messages (status) WHERE status = 'streaming'`); this then only drops the old one.
  */
 export class StreamingIndex1764400000000 implements MigrationInterface {
   name = 'StreamingIndex1764400000000';

@@ -1,10 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * A `clientMessageId` is unique per conversation and author (CONTRACT section 4): the same key in
- * another conversation is a new message. The old index, on (author, key) alone, answered such a send
- * with the other conversation's message. The new index is built before the old one goes, so no moment
- * is left without a uniqueness check.
+ * `clientMessageId` is unique per conversation and author (CONTRACT section 4). The new index is built
+ * before the old one goes, so uniqueness is checked throughout.
  */
 export class ClientIdPerConversation1764500000000 implements MigrationInterface {
   name = 'ClientIdPerConversation1764500000000';

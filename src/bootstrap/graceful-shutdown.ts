@@ -4,9 +4,8 @@ import type { AppConfig } from '../config/app-config.js';
 import { ShutdownState } from '../health/shutdown-state.js';
 
 /**
- * SIGTERM/SIGINT: readiness 503 (and the primary told), SHUTDOWN_DRAIN_DELAY_MS, this process's client
- * transports closed, the app closed, exit 0; exit 1 past SHUTDOWN_GRACE_MS. Not Nest's
- * `enableShutdownHooks()`, which re-raises the signal and exits 143 (docs/decisions/0013-graceful-drain.md).
+ * SIGTERM/SIGINT: readiness 503, the drain delay, local transports closed, app closed, exit 0 (1 past
+ * SHUTDOWN_GRACE_MS). Not `enableShutdownHooks()`, which exits 143 (docs/decisions/0013-graceful-drain.md).
  */
 export function exitGracefullyOnSignals(
   app: INestApplication,

@@ -1,9 +1,8 @@
 import { Logger } from '@nestjs/common';
 
 /**
- * Last resorts, through the JSON logger (whose `err` never copies a command's arguments): an unhandled
- * rejection is logged and the process goes on (@socket.io/redis-adapter drops its `subscribe()` promise);
- * an uncaught exception leaves state unknown, so it is logged and the process exits 1.
+ * Last resorts: an unhandled rejection (@socket.io/redis-adapter drops its `subscribe()` promise) is
+ * logged and the process goes on; an uncaught exception leaves state unknown: logged, exit 1.
  */
 export function installProcessGuards(): void {
   const logger = new Logger('Process');

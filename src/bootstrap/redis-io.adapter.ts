@@ -9,10 +9,10 @@ import { allowsAnyOrigin } from '../config/cors-origins.js';
 import type { SocketIoAdapterConstructor } from '../redis/socket-io-redis-adapter.js';
 import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
 
-/** An Engine.IO session not in a namespace by then is closed (Socket.IO's default: 45 s), bounding bare handshakes. */
+/** Closes an Engine.IO session not in a namespace by then (Socket.IO's default: 45 s). */
 const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
 
-/** Nest's Socket.IO adapter with the service's options (path, frame limit, origin check) and the Redis adapter. */
+/** Nest's Socket.IO adapter with the service's server options and the Redis adapter. */
 export class RedisIoAdapter extends IoAdapter {
   constructor(
     private readonly app: INestApplicationContext,
@@ -47,9 +47,8 @@ export class RedisIoAdapter extends IoAdapter {
   }
 
   /**
-   * Nest's contract without its per-event rxjs chain (docs/decisions/0004-plain-listener-message-handlers.md):
-   * the result answers the ack or is emitted as `{ event, data }`, nil answers nothing, leftover failures
-   * are logged, and nothing answers after disconnect.
+   * Nest's contract without its per-event rxjs chain: the result answers the ack or is emitted as
+   * `{ event, data }`; nothing after disconnect (docs/decisions/0004-plain-listener-message-handlers.md).
    */
   override bindMessageHandlers(
     socket: Socket,

@@ -8,10 +8,7 @@ import { connectionCap, limitClientConnections } from '../common/http-limits.js'
 import { closeProbeServer, startProbeServer } from '../common/probe-server.js';
 import { isStickyWorker, notifyPrimaryDraining, serveThroughPrimary } from '../cluster/sticky-worker.js';
 
-/**
- * One worker, a full Nest app: alone (`WORKERS=1`) it owns PORT with the primary's client limits and
- * PROBE_PORT; forked, it listens privately behind the primary.
- */
+/** A worker: alone (`WORKERS=1`) it owns PORT and PROBE_PORT; forked, it listens behind the primary. */
 export async function runWorker(config: AppConfig): Promise<void> {
   const logger = new Logger('Bootstrap');
   const app = await createApp(config);

@@ -12,13 +12,11 @@ export interface MetricsWorker {
 }
 
 /**
- * The primary's `/metrics`: every ready worker's registry over IPC plus its own, each series labelled
- * `worker="<slot>"` (or `primary`), never summed, so a restart resets one worker's counters only
- * (docs/decisions/0007-metrics-labelled-per-worker.md).
+ * The pod's `/metrics`: every ready worker's registry plus the primary's, labelled `worker="<slot>"`,
+ * never summed (docs/decisions/0007-metrics-labelled-per-worker.md).
  */
 export class ClusterMetrics {
   readonly registry = new Registry();
-  /** Workers that died unasked and were forked again. */
   readonly workerRestarts: Counter;
   private readonly workersMissing: Gauge;
   private readonly pending = new Map<number, (metrics?: WorkerMetrics) => void>();
@@ -79,10 +77,7 @@ export class ClusterMetrics {
   }
 }
 
-/**
- * Copies of `metrics` with `worker` on every series (the primary's own objects are never mutated). Label
- * sets never overlap, so `aggregate`'s `sum` merges nothing and drops nothing.
- */
+/** Copies of `metrics` with `worker` on every series; label sets never overlap, so `sum` merges nothing. */
 function labelled(metrics: WorkerMetrics, worker: string): WorkerMetrics {
   return metrics.map((metric) => ({
     ...metric,

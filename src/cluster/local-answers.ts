@@ -6,8 +6,7 @@ import { answerJson, isRead } from '../common/plain-http.js';
 import type { ClusterMetrics } from './cluster.metrics.js';
 
 /**
- * No worker listens. Liveness 200 (no dependency is checked), so a pod whose workers cannot start is
- * unready, not restarted in a loop; readiness the contract's 503 JSON; anything else a plain 503
+ * No worker listens: liveness 200, readiness the contract's 503 JSON, anything else a plain 503
  * (docs/decisions/0008-readiness-without-a-worker.md).
  */
 export function answerWithoutWorker(

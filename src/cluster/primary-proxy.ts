@@ -33,10 +33,7 @@ interface ProxyTarget {
   pid: number | undefined;
 }
 
-/**
- * Forwards plain HTTP requests to workers over a keep-alive pool sized so no client waits (one request
- * in flight per client connection), with room of its own for the idle sockets Node's agent keeps.
- */
+/** Forwards plain HTTP to workers over a keep-alive pool sized so no client waits, plus the idle sockets. */
 export class WorkerProxy {
   private readonly agent: Agent;
 

@@ -1,7 +1,6 @@
 /**
- * The primary process for `WORKERS > 1`: no Nest app, no Redis, only routing (per request, sticky by
- * Engine.IO sid: docs/decisions/0001-sticky-routing-per-request.md) and supervision. Answers `/metrics`
- * for the pod, and liveness and readiness while no worker is ready.
+ * The primary for `WORKERS > 1`: no Nest app, no Redis; routes per request, sticky by Engine.IO sid
+ * (docs/decisions/0001-sticky-routing-per-request.md), and supervises the workers.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -119,7 +118,7 @@ class StickyPrimary {
     }
   }
 
-  /** The port stays open while the workers drain, so their clients still reach them; new sessions get 503. */
+  /** PORT stays open while the workers drain, so their clients still reach them. */
   private shutdown(signal: NodeJS.Signals): void {
     if (!this.workers.isStopping) for (const id of this.router.workerIds) this.router.drain(id);
     const graceMs = this.config.server.shutdownGraceMs + SHUTDOWN_MARGIN_MS;

@@ -32,7 +32,6 @@ export type WorkerMessage =
   | { type: 'sticky:draining' }
   /** A handed-over upgrade without a sid opened no session. */
   | { type: 'sticky:release'; token: number }
-  /** The answer to a `metrics:request`. */
   | { type: 'metrics:response'; id: number; metrics: WorkerMetrics };
 
 export function isUpgradeMessage(message: unknown): message is UpgradeMessage {

@@ -85,15 +85,11 @@ export class StickyRouter {
     return state ? state.sessions.size + state.reservations : 0;
   }
 
-  /** The worker holding `sid`, if it is known and alive. */
   workerFor(sid: string): number | undefined {
     return this.sidToWorker.get(sid);
   }
 
-  /**
-   * The least loaded non-draining worker, ties in turn. `includeDraining` is for requests that open no
-   * session (health must answer while the pod drains).
-   */
+  /** Least loaded non-draining worker, ties in turn; `includeDraining` for requests that open no session. */
   leastLoaded(includeDraining = false): number | undefined {
     const ids = this.workerIds.filter((id) => includeDraining || !this.workers.get(id)?.draining);
     if (ids.length === 0) return undefined;
@@ -141,7 +137,6 @@ export class StickyRouter {
     this.sidToWorker.set(sid, workerId);
   }
 
-  /** A worker reports a closed session. */
   closed(workerId: number, sid: string): void {
     const state = this.workers.get(workerId);
     if (this.sidToWorker.get(sid) === workerId) {

@@ -34,9 +34,8 @@ export function notifyPrimaryDraining(): void {
 }
 
 /**
- * Serves `httpServer` behind the primary: listens on a loopback port, accepts handed-over WebSockets and
- * reports sessions opening and closing. Call after `app.init()` with the server's `io.engine`; resolves
- * once the primary knows the port. A worker whose primary goes away sends itself SIGTERM.
+ * Serves `httpServer` behind the primary on a loopback port (call after `app.init()`); resolves once the
+ * primary knows the port. A worker whose primary goes away sends itself SIGTERM.
  */
 export async function serveThroughPrimary(httpServer: HttpServer, engine: StickyEngine): Promise<void> {
   if (!isStickyWorker()) throw new Error('serveThroughPrimary: this process was not forked by runPrimary');

@@ -4,10 +4,7 @@ import type { Socket } from 'node:net';
 import { rawRequest } from './proxy-headers.js';
 import type { UpgradeMessage } from './sticky-protocol.js';
 
-/**
- * Hands a WebSocket upgrade's connection to `child` over IPC, with the request bytes for it to replay.
- * `failed` runs when the handle could not be sent (the client is gone, or the worker).
- */
+/** Hands an upgrade's connection and request bytes to `child` over IPC; `failed` if it could not be sent. */
 export function handOverUpgrade(
   child: ChildProcess,
   req: IncomingMessage,

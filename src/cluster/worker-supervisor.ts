@@ -34,8 +34,8 @@ interface SupervisorOptions {
 }
 
 /**
- * Forks the workers with `child_process.fork` (not `node:cluster`, which shares the listening sockets)
- * into their own process group, so Ctrl-C reaches them once; re-forks with backoff while a slot crashes at boot.
+ * Forks workers with `child_process.fork` (not `node:cluster`, which shares listening sockets) into their
+ * own process group, so Ctrl-C reaches them once; re-forks with backoff while one crashes at boot.
  */
 export class WorkerSupervisor {
   private readonly workers = new Map<number, WorkerProcess>();
@@ -71,7 +71,7 @@ export class WorkerSupervisor {
     for (let slot = 0; slot < this.options.count; slot++) this.fork(slot);
   }
 
-  /** Forwards `signal`; `done(0)` once all exited cleanly, `done(1)` if one failed or overran `graceMs` (killed). */
+  /** Forwards `signal`; `done(0)` once all exited cleanly, else `done(1)` (overrunning `graceMs`: killed). */
   stop(signal: NodeJS.Signals, graceMs: number, done: (code: number) => void): void {
     const { logger } = this.options;
     if (this.stopping) {

@@ -2,10 +2,7 @@ import type { AppConfig } from '../config/app-config.js';
 import type { ReadinessReport } from './readiness-report.js';
 import { securityDetail, securityProblems } from './security-posture.js';
 
-/**
- * `GET /api/ready` from the primary while no worker listens: not_ready, every check false (nothing was
- * checked; docs/decisions/0008-readiness-without-a-worker.md).
- */
+/** `/api/ready` with no worker: all checks false (docs/decisions/0008-readiness-without-a-worker.md). */
 export function readinessWithoutWorker(
   config: Pick<AppConfig, 'security' | 'redis' | 'server'>,
 ): ReadinessReport {

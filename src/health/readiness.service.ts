@@ -38,7 +38,7 @@ export class ReadinessService {
     });
   }
 
-  /** Every check in parallel, each with its own timeout. Ollama is critical only with OLLAMA_REQUIRED=true. */
+  /** Every check in parallel, each with its own timeout; Ollama critical only with OLLAMA_REQUIRED. */
   async check(): Promise<ReadinessReport> {
     if (this.shutdown.isShuttingDown) {
       return this.report(false, { shutdown: { status: 'down', latency_ms: 0, message: 'shutting down' } });

@@ -8,10 +8,7 @@ const MIN_JWT_SECRET_LENGTH = 32;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
-/**
- * CONTRACT section 3: why the posture is not secure (weak JWT secret, CORS not explicit, Redis exposed
- * without password or TLS, a dev-only switch on); empty when it is.
- */
+/** CONTRACT section 3: why the posture is not secure (secret, CORS, Redis, dev switches); empty if it is. */
 export function securityProblems(config: Pick<AppConfig, 'security' | 'redis'>): string[] {
   const problems: string[] = [];
   const { jwtSecret, corsOrigins } = config.security;

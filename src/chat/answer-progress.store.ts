@@ -7,12 +7,10 @@ export interface AnswerProgress {
 }
 
 /**
- * The exact progress of every streaming answer, readable from any worker (Redis, or memory with one
- * worker). Written before each delta is emitted, so `content` + the deltas from `nextIndex` on is always
- * the whole answer, where the database checkpoint lags up to a second.
+ * Each streaming answer's exact progress, for any worker: written before each delta is emitted, so
+ * `content` + the deltas from `nextIndex` on is the whole answer (the checkpoint lags up to a second).
  */
 export abstract class AnswerProgressStore {
-  /** Adds `delta` as the next piece of `messageId`'s answer. */
   abstract append(messageId: string, delta: string): Promise<void>;
   abstract read(messageId: string): Promise<AnswerProgress | undefined>;
   abstract clear(messageId: string): Promise<void>;

@@ -11,10 +11,7 @@ function cut(text: string, max: number): string {
   return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
-/**
- * A retrieved source in the contract's `{ id, title, snippet, score }` shape, texts cut so `message:done`
- * stays under the 64 KiB event limit whatever the retriever returns. Undefined for a non-object.
- */
+/** A source in the contract's shape, cut so `message:done` stays under 64 KiB; undefined for a non-object. */
 export function asReference(source: unknown): MessageSource | undefined {
   if (typeof source !== 'object' || source === null) return undefined;
   const { id, title, snippet, score } = source as Partial<Record<keyof MessageSource, unknown>>;

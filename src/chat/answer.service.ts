@@ -14,7 +14,6 @@ import { type MessageView, toMessageView } from '../conversations/message.view.j
 import type { ErrorBody } from './chat.events.js';
 import { ChatEmitter } from './chat-emitter.js';
 
-/** The author id of assistant messages. */
 const ASSISTANT_ID = 'assistant';
 /** How often a streaming answer's content is saved (and its heartbeat beats). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
@@ -56,7 +55,7 @@ export class AnswerService implements BeforeApplicationShutdown {
     this.enabled = configService.get('ollama', { infer: true }).assistantEnabled;
   }
 
-  /** Answers `question` in the background (unless ASSISTANT_ENABLED=false); failures become `message:error`. */
+  /** Answers `question` in the background unless ASSISTANT_ENABLED=false; failures become `message:error`. */
   start(user: AuthUser, question: MessageView, socketId?: string): void {
     if (!this.enabled) return;
     const questionStoredAt = performance.now();
@@ -184,7 +183,7 @@ export class AnswerService implements BeforeApplicationShutdown {
     }
   }
 
-  /** Before Redis and the database close: streaming answers are aborted, marked failed and their rooms told. */
+  /** Before Redis and the database close: streaming answers are aborted, failed and their rooms told. */
   async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
     for (const controller of this.inFlight.values()) controller.abort();

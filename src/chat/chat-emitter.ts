@@ -45,10 +45,7 @@ export class ChatEmitter {
     from.to(roomOf(conversationId)).emit('typing', { conversationId, userId, name, isTyping });
   }
 
-  /**
-   * Closes the transports of THIS process's clients (drain): they see `transport close` and reconnect
-   * elsewhere. Not `disconnectSockets()`, which reaches every server and ends the session for good.
-   */
+  /** Closes THIS process's client transports so they reconnect elsewhere (not `disconnectSockets()`). */
   closeLocalTransports(): number {
     const engine = this.attached?.server.engine as unknown as
       { clients: Record<string, { close(): void }> } | undefined;

@@ -15,7 +15,6 @@ const RATE_LIMIT_WINDOW_SECONDS = 30;
 /** `typing` relays per user and conversation per second, counted per process; the rest never touch Redis. */
 const TYPING_RELAYS_PER_SECOND = 4;
 
-/** Injection token of the per-user event limiter (see `eventLimiterFor`). */
 export const EVENT_LIMITER = Symbol('EVENT_LIMITER');
 
 /** The per-user event limiter: in Redis when it is on (shared by every worker and pod), else in memory. */
@@ -33,7 +32,6 @@ export function eventLimiterFor(redis: RedisManager): RateLimiterAbstract {
   });
 }
 
-/** The per-user rate limit and the typing budget. */
 @Injectable()
 export class ChatRateLimiter {
   private readonly typing = new RateLimiterMemory({ points: TYPING_RELAYS_PER_SECOND, duration: 1 });

@@ -62,5 +62,4 @@ export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
 
-/** The Socket.IO room of a conversation. */
 export const roomOf = (conversationId: string) => `conversation:${conversationId}`;

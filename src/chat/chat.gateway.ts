@@ -32,10 +32,7 @@ import { WsValidationPipe } from './ws-validation.pipe.js';
 /** setTimeout's ceiling (about 24.8 days); a later expiry is re-checked then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/**
- * The chat over Socket.IO, namespace `/chat` (CONTRACT section 4). Authentication is Socket.IO middleware,
- * so it runs before the connection is accepted (Nest guards would run only on events).
- */
+/** The chat on `/chat` (CONTRACT section 4). Auth is Socket.IO middleware: Nest guards run only on events. */
 @WebSocketGateway({ namespace: CHAT_NAMESPACE })
 @UseFilters(WsAckExceptionFilter)
 @UsePipes(WsValidationPipe)
@@ -172,10 +169,7 @@ export class ChatGateway
     return { ok: true, message };
   }
 
-  /**
-   * Relayed only from a socket in the room (no database read per keystroke), within the typing budget;
-   * past it dropped silently (the ack still says ok).
-   */
+  /** Relayed only from a socket in the room, within the typing budget; past it dropped, still acked ok. */
   @SubscribeMessage('typing')
   async typing(
     @ConnectedSocket() socket: ChatSocket,

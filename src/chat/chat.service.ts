@@ -11,10 +11,7 @@ import type { CreateConversationDto } from './dto/create-conversation.dto.js';
 import type { SendMessageDto } from './dto/send-message.dto.js';
 
 /** The chat's use cases, free of Socket.IO: who may do what, and what is stored. */
-/**
- * Memberships confirmed recently: safe because membership only grows; the TTL bounds staleness if
- * removal is ever added.
- */
+/** Memberships confirmed recently: safe as membership only grows (the TTL bounds it if removal comes). */
 const MEMBERSHIP_CACHE = { max: 50_000, ttl: 60_000 };
 
 @Injectable()

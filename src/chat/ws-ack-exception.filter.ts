@@ -6,10 +6,7 @@ import type { Ack, ChatSocket } from './chat.events.js';
 /** A failure already logged is logged again, as a count, at most this often (an outage is one story). */
 const REPEAT_LOG_INTERVAL_MS = 60_000;
 
-/**
- * Answers a failed event through its ack; unexpected errors reach the client only as `INTERNAL`. Each
- * distinct failure is logged once with its stack, then counted once a minute while it repeats.
- */
+/** Answers a failed event's ack (unexpected errors as `INTERNAL`); each failure logged once, then counted. */
 @Catch()
 export class WsAckExceptionFilter implements WsExceptionFilter {
   private readonly logger = new Logger('ChatGateway');

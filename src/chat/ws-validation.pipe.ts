@@ -3,10 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { ChatError } from './chat.error.js';
 
-/**
- * Turns a payload into its DTO or fails with `VALIDATION_FAILED`. Synchronous (`validateSync`, as it
- * runs on every event), so DTO constraints must stay synchronous: an async one would be skipped.
- */
+/** Payload to DTO or `VALIDATION_FAILED`, with `validateSync`: an async DTO constraint would be skipped. */
 @Injectable()
 export class WsValidationPipe implements PipeTransform {
   transform(value: unknown, metadata: ArgumentMetadata): unknown {

@@ -18,7 +18,6 @@ function isUniqueViolation(error: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
-/** How many messages `conversation:join` returns. */
 const JOIN_HISTORY = 50;
 /** Content characters one `conversation:sync` page carries at most (about 0.25-1 MB on the wire). */
 const SYNC_PAGE_CHARS = 256 * 1024;
@@ -60,7 +59,6 @@ export class ConversationsService {
     return this.dataSource.getRepository(ConversationMember).existsBy({ conversationId, userId });
   }
 
-  /** The last `JOIN_HISTORY` messages, oldest first. */
   async recentMessages(conversationId: string): Promise<Message[]> {
     const newestFirst = await this.dataSource
       .getRepository(Message)
@@ -102,10 +100,7 @@ export class ConversationsService {
     return { messages, hasMore: sizes.length > count };
   }
 
-  /**
-   * Stores a message under the conversation's next `seq`. Idempotent on (conversation, author,
-   * clientMessageId): a repeat, detected by the unique index, returns the stored one with `duplicate`.
-   */
+  /** Stores a message under the next `seq`; a repeated clientMessageId returns the first as `duplicate`. */
   async append(input: NewMessage): Promise<{ message: Message; duplicate: boolean }> {
     try {
       return { message: await this.insertWithNextSeq(timeOrderedId(), input), duplicate: false };
@@ -116,10 +111,7 @@ export class ConversationsService {
     }
   }
 
-  /**
-   * ONE statement takes the next seq and returns the row, so no lock is held across round trips and a
-   * refused duplicate leaves no gap (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
-   */
+  /** ONE statement takes the next seq and returns the row: no lock across round trips, no gap (0002). */
   private async insertWithNextSeq(id: string, input: NewMessage): Promise<Message> {
     const { conversationId, role, authorId, content, status, clientMessageId } = input;
     const row = await this.messageInserter().insert([
@@ -173,7 +165,6 @@ export class ConversationsService {
     );
   }
 
-  /** Ends a streaming answer as complete or failed; returns it as stored. */
   async finish(
     id: string,
     status: 'complete' | 'failed',

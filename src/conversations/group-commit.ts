@@ -4,17 +4,13 @@ export const INSERT_COLUMNS = 'id, conversation_id, seq, role, author_id, conten
 /** id, conversationId, role, authorId, content, status, clientMessageId or null; seq is the database's. */
 export type MessageInsertParams = [string, string, string, string, string, string, string | null];
 
-/** One insert waiting for its batch. */
 export interface PendingInsert {
   params: MessageInsertParams;
   resolve(row: Record<string, unknown>): void;
   reject(error: unknown): void;
 }
 
-/**
- * Group commit: one batch in flight per process; inserts asked for meanwhile form the next batch, so
- * batches grow with commit time (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
- */
+/** Group commit: one batch in flight per process; inserts asked for meanwhile form the next one (0002). */
 export abstract class GroupCommitInserter {
   private pending: PendingInsert[] = [];
   private flushing = false;

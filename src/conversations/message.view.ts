@@ -10,10 +10,7 @@ export interface MessageView {
   content: string;
   status: MessageStatus;
   sources?: MessageSource[];
-  /**
-   * Only while `status` is `streaming`: `content` holds deltas `0..nextIndex-1`; a client that synced
-   * mid-answer appends the `message:delta`s from `nextIndex` on.
-   */
+  /** While `streaming`: `content` holds deltas `0..nextIndex-1`; later `message:delta`s append to it. */
   nextIndex?: number;
   createdAt: string;
 }

@@ -45,22 +45,17 @@ SELECT i.id, i.conversation_id,
 FROM input i JOIN bumped b ON b.id = i.conversation_id
 ${RETURNING}`;
 
-/**
- * The batch stored nothing because of one message or the lock order (SQLSTATE classes 22, 23, 40): its
- * messages are then tried alone. Anything else (connection, pool) fails them all.
- */
+/** Refused for one message or the lock order (SQLSTATE 22, 23, 40): retry each alone; else fail all. */
 function isRefusal(error: unknown): boolean {
   const code = databaseErrorCode(error);
   return typeof code === 'string' && ['22', '23', '40'].includes(code.slice(0, 2));
 }
 
-/** The parameters of one message (see MessageInsertParams). */
 const PARAMS = 7;
 
 /**
- * Group commit on PostgreSQL: a batch is ONE statement on one pooled connection. A batch of one, a
- * refused batch and a message whose conversation is gone are sent alone, so each outcome is told apart
- * (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
+ * Group commit on PostgreSQL: a batch is ONE statement (0002). A batch of one, a refused batch and a
+ * message whose conversation is gone are sent alone, so each outcome is told apart.
  */
 export class PostgresMessageInserter extends GroupCommitInserter {
   constructor(private readonly dataSource: DataSource) {

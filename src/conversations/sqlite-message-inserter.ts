@@ -25,10 +25,8 @@ const SQL =
 const LOCK_RETRY_MS = 1;
 
 /**
- * Group commit on SQLite: each batch is ONE `BEGIN IMMEDIATE … COMMIT` on better-sqlite3 directly. The
- * host-wide write lock is waited for on a timer, never in SQLite's busy handler, which would block the
- * event loop; a batch that must wait does so under `exclusively`. A failing statement fails alone
- * (docs/decisions/0002-message-seq-in-one-statement-with-group-commit.md).
+ * Group commit on SQLite: a batch is ONE `BEGIN IMMEDIATE … COMMIT` on better-sqlite3 (0002). The write
+ * lock is awaited on a timer under `exclusively`, not in SQLite's busy handler, which blocks the event loop.
  */
 export class SqliteMessageInserter extends GroupCommitInserter {
   private prepared?: Prepared;
@@ -63,10 +61,7 @@ export class SqliteMessageInserter extends GroupCommitInserter {
     }
   }
 
-  /**
-   * `BEGIN IMMEDIATE` without waiting: the outcomes, or `busy` while another connection writes or a
-   * transaction is open on this one (the batch would become a savepoint, lost with its rollback).
-   */
+  /** `BEGIN IMMEDIATE` without waiting, or `busy` (another writer, or a transaction open here). */
   private attempt(items: PendingInsert[]): Attempt {
     const { database, batch, busyTimeoutMs } = this.prepare();
     if (database.inTransaction) return { busy: new Error('the connection is inside another transaction') };

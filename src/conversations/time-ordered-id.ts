@@ -6,10 +6,7 @@ const POOL_BYTES = 16 * 256;
 const pool = Buffer.alloc(POOL_BYTES);
 let offset = POOL_BYTES;
 
-/**
- * A UUIDv7: ids of a later millisecond sort later, within one millisecond in random order
- * (docs/decisions/0003-uuidv7-ids.md).
- */
+/** A UUIDv7: sorted by millisecond, random within one (docs/decisions/0003-uuidv7-ids.md). */
 export function timeOrderedId(): string {
   if (offset === POOL_BYTES) {
     randomFillSync(pool);

@@ -6,10 +6,7 @@ import type { AppConfig } from '../config/app-config.js';
 /** The file in STORAGE_DIR that holds the installation's generated secret (owner read/write only). */
 export const INSTALLATION_SECRET_FILE = 'jwt-secret';
 
-/**
- * JWT_SECRET, or outside production a random secret created once per installation in STORAGE_DIR, whole
- * or not at all, so workers starting together share it (docs/decisions/0011-installation-jwt-secret.md).
- */
+/** JWT_SECRET, or a random secret of this installation (docs/decisions/0011-installation-jwt-secret.md). */
 export function signingSecret(config: Pick<AppConfig, 'security' | 'storage'>): string {
   return config.security.jwtSecret ?? installationSecret(config.storage.dir);
 }

@@ -1,5 +1,2 @@
-/**
- * Engine.IO frames and polling bodies above this are refused. Its own module, so the primary reads it
- * without loading Socket.IO and Nest.
- */
+/** Engine.IO frames and polling bodies above this are refused. Own module: the primary loads no Socket.IO. */
 export const MAX_FRAME_BYTES = 64 * 1024;

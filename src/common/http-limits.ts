@@ -4,10 +4,7 @@ import { Logger } from '@nestjs/common';
 
 /** A request whose headers have not all arrived by then is answered 408 and closed (the contract's bound). */
 const HEADERS_TIMEOUT_MS = 15_000;
-/**
- * From a request's first byte until its body is received (a waiting long-poll is never cut): bounds a
- * body trickled byte by byte.
- */
+/** From a request's first byte until its body is received (a waiting long-poll is never cut). */
 const REQUEST_TIMEOUT_MS = 30_000;
 /** How often Node enforces both timeouts; its 30 s default would let a half-sent request live 45 s. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
@@ -38,10 +35,7 @@ interface DescriptorCost {
   fixed?: number;
 }
 
-/**
- * Client connections this process may hold: `requested`, lowered (with one warning) to fit the
- * descriptor limit, since running out of descriptors fails every accept, liveness included.
- */
+/** `requested`, lowered (warned once) to fit the descriptor limit: running out fails every accept. */
 export function connectionCap(
   requested: number | undefined,
   cost: DescriptorCost,
@@ -63,10 +57,7 @@ export function connectionCap(
 /** How often a full connection cap is reported at most: each dropped connection would flood the log. */
 const DROP_REPORT_INTERVAL_MS = 60_000;
 
-/**
- * Bounds one client connection's cost: headers within 15 s, a body within 30 s, connections beyond
- * `maxConnections` closed as they arrive. Call before `listen()`.
- */
+/** Bounds a client connection's cost (header and body timeouts, `maxConnections`). Call before `listen()`. */
 export function limitClientConnections(server: Server, maxConnections: number, logger?: Logger): void {
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;

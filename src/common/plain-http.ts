@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // Answers given by a process without the Nest app: the primary, and the probe port of either process.
 
-/** A request URL's path, without its query. */
 export function pathOf(url: string | undefined): string | undefined {
   return url?.split('?', 1)[0];
 }

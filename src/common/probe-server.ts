@@ -6,10 +6,7 @@ import { answerJson, isRead } from './plain-http.js';
 /** Probes come one at a time from the kubelet; more connections than this are closed as they arrive. */
 const PROBE_MAX_CONNECTIONS = 32;
 
-/**
- * Liveness on PROBE_PORT, which shares no connection limit with PORT. Run by the process that owns PORT,
- * never by a sticky worker. Rejects if the port is taken.
- */
+/** Liveness on PROBE_PORT, outside PORT's connection cap; run by the process owning PORT. */
 export async function startProbeServer(host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (isRead(req, '/api/health')) return answerJson(req, res, 200, { status: 'ok' });

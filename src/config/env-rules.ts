@@ -59,10 +59,7 @@ export function isPlaceholderSecret(secret: string): boolean {
 
 export const isPort = (port: string) => /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
 
-/**
- * A WHATWG URL with a host and a valid port, parsed as the clients will, so a bad value is refused naming
- * the variable instead of crashing the start.
- */
+/** Parsed as the clients will, so a bad URL is refused naming the variable instead of crashing the start. */
 function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
   if (typeof value !== 'string' || !pattern.test(value)) return undefined;
   try {
@@ -73,7 +70,7 @@ function parsedUrl(value: unknown, pattern: RegExp): URL | undefined {
   }
 }
 
-/** No path, query or fragment: ioredis would read a database and options from them, past REDIS_DB and redaction. */
+/** No path, query or fragment: ioredis would read a database and options from them, past redaction. */
 export function isRedisUrl(value: unknown): boolean {
   const url = parsedUrl(value, REDIS_URL);
   return (

@@ -98,7 +98,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
   };
 }
 
-/** Reads `.env` (real variables win), validates, or prints every problem and exits 1. The one reader of `process.env`. */
+/** Reads `.env` (real variables win) and validates, or exits 1. The one reader of `process.env`. */
 export function loadConfigOrExit(): AppConfig {
   if (existsSync('.env')) process.loadEnvFile('.env');
   try {

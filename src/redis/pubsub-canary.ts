@@ -19,7 +19,7 @@ const CANARY_INTERVAL_MS = WORKER_REFRESH_SECONDS * 1000;
 export const CANARY_TIMEOUT_MS = 3000;
 /** A subscriber this freshly (re)connected may still be re-subscribing: a canary proves nothing. */
 const SETTLE_MS = 1000;
-/** NUMSUB and the registry are counted on the first ticks, then every COUNT_EVERY: SCAN walks the keyspace. */
+/** NUMSUB and the registry are counted on the first ticks, then every COUNT_EVERY (SCAN is costly). */
 const COUNT_EVERY = 12;
 const COUNT_FIRST = 4;
 
@@ -35,9 +35,8 @@ export interface CanaryStatus {
 }
 
 /**
- * No deaf workers: every CANARY_INTERVAL_MS this worker publishes a canary that its adapter's subscriber
- * must hear within CANARY_TIMEOUT_MS (one per shard in cluster mode). A miss marks `redis_pubsub` down
- * and reconnects the subscriber. Also keeps this worker's registry entry (docs/decisions/0005-pubsub-canary.md).
+ * No deaf workers: this worker's adapter subscriber must hear its own canary (one per shard in cluster
+ * mode); a miss marks `redis_pubsub` down and reconnects it. Also keeps the registry entry (0005).
  */
 @Injectable()
 export class PubsubCanary implements BeforeApplicationShutdown {
@@ -62,7 +61,6 @@ export class PubsubCanary implements BeforeApplicationShutdown {
   /** ISO time of the last canary that came back or was missed (what `redis:health` judges by age). */
   private lastCanaryAt?: string;
   private detach?: () => void;
-  /** Observers of each round trip and miss (metrics). */
   private readonly listeners: Array<(rttMs: number | undefined) => void> = [];
 
   constructor(private readonly redis: RedisManager) {}
@@ -71,7 +69,7 @@ export class PubsubCanary implements BeforeApplicationShutdown {
     return { ...this.state };
   }
 
-  /** Why this worker's pub/sub does not work, or undefined: connected is not enough, a deaf subscriber hears nothing. */
+  /** Why this worker's pub/sub does not work (connected is not enough), or undefined. */
   problem(): string | undefined {
     if (!this.redis.enabled) return 'Redis is off';
     for (const role of ['publisher', 'subscriber'] as const) {
@@ -267,7 +265,6 @@ export class PubsubCanary implements BeforeApplicationShutdown {
       .catch(() => undefined);
   }
 
-  /** PUBSUB NUMSUB on the adapter's channel against the registry's live workers. */
   private async count(): Promise<void> {
     const command = this.redis.client('command');
     if (command.status !== 'ready') return;

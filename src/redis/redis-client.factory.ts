@@ -6,7 +6,7 @@ import { reconnectDelay } from '../common/retry.js';
 
 export type RedisClient = Redis | Cluster;
 
-/** command: ordinary commands. publisher / subscriber: the adapter's pair (a subscribed connection runs no commands). */
+/** publisher / subscriber: the adapter's pair (a subscribed connection runs no commands). */
 export type RedisRole = 'command' | 'publisher' | 'subscriber';
 
 /** A command that takes longer than this fails instead of stalling a socket handler. */
@@ -92,10 +92,7 @@ const TIMED = Symbol('redis command timed');
 
 type SendCommand = (command: Command, stream?: unknown, node?: unknown) => unknown;
 
-/**
- * Times every command `client` runs from now on (call once per client) by wrapping its `sendCommand`,
- * as ioredis 5 has no command hooks. A command resent after a reconnect is timed once, from its first try.
- */
+/** Times every command by wrapping `sendCommand` (ioredis 5 has no hooks); a resent command is timed once. */
 export function observeCommands(client: RedisClient, observer: CommandObserver): void {
   const target = client as unknown as { sendCommand: SendCommand };
   const send = target.sendCommand;
@@ -113,7 +110,6 @@ export function observeCommands(client: RedisClient, observer: CommandObserver):
   };
 }
 
-/** How long QUIT may take before the connection is simply dropped. */
 const QUIT_TIMEOUT_MS = 1000;
 
 /** QUIT, or disconnect if the client never got ready or QUIT fails or hangs. Never throws. */

@@ -1,9 +1,5 @@
-/**
- * Every Redis key, pattern and channel name, all under `REDIS_KEY_PREFIX` so an ACL user can be limited
- * to `~<prefix>:*` and `&<prefix>:*` (config/redis.conf).
- */
+/** Every Redis key and channel, under `REDIS_KEY_PREFIX` so an ACL can be limited to it (redis.conf). */
 
-/** The Socket.IO namespace of the chat. */
 export const CHAT_NAMESPACE = '/chat';
 
 /** A live socket's session hash (`userId`, `name`, `pid`, `instance`, `connectedAt`, `conversations`). */
@@ -11,7 +7,7 @@ export function sessionKey(prefix: string, sid: string): string {
   return `${prefix}:session:${sid}`;
 }
 
-/** A user's live-socket slots: sids scored by when each lapses unless refreshed (MAX_CONNECTIONS_PER_USER). */
+/** A user's live-socket slots: sids scored by when each lapses unless refreshed. */
 export function userSocketsKey(prefix: string, userId: string): string {
   return `${prefix}:user-sockets:${userId}`;
 }

@@ -32,7 +32,7 @@ export async function countKeys(client: RedisClient, pattern: string): Promise<n
   return total;
 }
 
-/** Subscribers of the adapter's request channel (one per worker) summed over `nodes` (SHARDNUMSUB on a cluster). */
+/** Subscribers of the adapter's request channel (one per worker), summed over `nodes`. */
 export async function countAdapterSubscribers(
   client: RedisClient,
   prefix: string,

@@ -15,10 +15,7 @@ interface OwnedClient {
   watcher: { stop(): void };
 }
 
-/**
- * Owns every Redis connection of this process and alone closes them; others borrow. None with
- * `REDIS_ENABLED=false` (docs/decisions/0006-redis-clients-one-owner.md).
- */
+/** Owns and alone closes every Redis connection of this process; others borrow (0006). */
 @Injectable()
 export class RedisManager implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');

@@ -6,10 +6,7 @@ import type { RedisManager } from './redis.manager.js';
 export type SocketIoAdapterConstructor =
   ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
 
-/**
- * The Socket.IO adapter over RedisManager's publisher and subscriber (borrowed), or undefined with Redis
- * off. Cluster mode uses sharded pub/sub, so each channel lives on one shard.
- */
+/** The Redis adapter over RedisManager's clients (sharded in cluster mode); undefined with Redis off. */
 export function socketIoRedisAdapter(redis: RedisManager): SocketIoAdapterConstructor | undefined {
   if (!redis.enabled) return undefined;
   const pub = redis.client('publisher');

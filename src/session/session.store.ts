@@ -9,12 +9,9 @@ export interface SessionRecord {
   conversations: string[];
 }
 
-/**
- * The session of every live socket, written only by the worker that holds it. A failing store never
- * fails the socket: sessions are bookkeeping, not a gate.
- */
+/** Every live socket's session, written by its worker; a failing store never fails the socket. */
 export abstract class SessionStore {
-  /** Takes one of the user's live-socket slots for `sid`; false when all are taken; admits if the store fails. */
+  /** Takes one of the user's socket slots for `sid`; false when all are taken; admits if the store fails. */
   abstract admit(userId: string, sid: string): Promise<boolean>;
   abstract open(sid: string, record: Omit<SessionRecord, 'conversations'>): Promise<void>;
   abstract setConversations(sid: string, conversations: string[]): Promise<void>;

@@ -4,10 +4,7 @@ import { JwtService } from '@nestjs/jwt';
 import { signingSecret } from '../auth/installation-secret.js';
 import { loadConfigOrExit } from '../config/load-config.js';
 
-/**
- * `npm run token -- --sub alice [--name Alice] [--ttl 3600]`: a token signed with JWT_SECRET or this
- * installation's secret. Refuses to run in production.
- */
+/** `npm run token -- --sub alice [--name Alice] [--ttl 3600]`; refuses to run in production. */
 function main(): void {
   const { values } = parseArgs({
     options: { sub: { type: 'string' }, name: { type: 'string' }, ttl: { type: 'string', default: '3600' } },

@@ -17,7 +17,7 @@ const MIGRATIONS = [
 /** The entity classes a data source maps (the service's: `ENTITIES` in src/entities.ts). */
 export type EntityList = NonNullable<DataSourceOptions['entities']>;
 
-/** TypeORM options for the configured database; the schema comes from migrations only, never `synchronize`. */
+/** TypeORM options; the schema comes from migrations only, never `synchronize`. */
 export function dataSourceOptions(config: DatabaseConfig, entities: EntityList): DataSourceOptions {
   const common = {
     entities,

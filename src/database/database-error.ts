@@ -1,4 +1,4 @@
-/** The driver's error code (`SQLITE_…` names, PostgreSQL SQLSTATEs), from a QueryFailedError or a raw error. */
+/** The driver's error code (`SQLITE_…`, SQLSTATE), from a QueryFailedError or a raw driver error. */
 export function databaseErrorCode(error: unknown): unknown {
   const failed = error as { code?: unknown; driverError?: { code?: unknown } } | null | undefined;
   return failed?.driverError?.code ?? failed?.code;

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 /** Any constant shared by every process of this service; "chat" in ASCII. */
 const MIGRATION_LOCK_KEY = 0x63686174;
 
-/** Runs `work` under a lock shared by every process on this database (PostgreSQL advisory lock; SQLite lock directory). */
+/** Runs `work` under a lock shared by every process on this database. */
 export async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   if (dataSource.options.type === 'postgres') {
     const runner = dataSource.createQueryRunner();

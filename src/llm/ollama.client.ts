@@ -22,7 +22,7 @@ export class LlmError extends Error {
 
 /** Attempts for a request Ollama refused before streaming (busy queue, connection refused): 1 + retries. */
 const MAX_ATTEMPTS = 3;
-/** Longest answer in UTF-8 bytes, so `message:done` (answer and sources) stays under the 64 KiB event limit. */
+/** Longest answer in UTF-8 bytes, so `message:done` (with its sources) stays under the 64 KiB event limit. */
 const MAX_ANSWER_BYTES = 32 * 1024;
 
 /** The longest prefix of `text` whose UTF-8 encoding fits in `bytes`, never cutting a character. */

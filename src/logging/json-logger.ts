@@ -15,10 +15,7 @@ const PINO_LEVEL: Record<LogLevel, Level> = {
   fatal: 'fatal',
 };
 
-/**
- * Structured fields as the message of any Nest `Logger` call: `logger.log({ msg, socketId })`. `msg` is
- * the text; other keys become fields; `err` is serialized with type, message and stack.
- */
+/** Structured fields as the message of a `Logger` call: `logger.log({ msg, socketId, err })`. */
 export interface LogRecord {
   msg: string;
   socketId?: string;
@@ -64,11 +61,7 @@ function errorFromStack(stack: string): Error {
   return error;
 }
 
-/**
- * Nest's `LoggerService` over pino: one JSON object per line (level, ISO time, pid, context, fields,
- * msg), installed with `Logger.overrideLogger`. Credential and content keys are censored, and JWTs and
- * URL passwords in any text scrubbed (docs/decisions/0010-json-logger.md).
- */
+/** Nest's `LoggerService` over pino: JSON lines, secrets censored (docs/decisions/0010-json-logger.md). */
 export class JsonLogger implements LoggerService {
   private readonly pino: Pino;
   private enabled: Set<LogLevel>;

@@ -7,7 +7,7 @@ const SECRET_KEYS = ['token', 'auth', 'authorization', 'cookie', 'password', 'se
 /** A message's text, in full (`content`) or streamed (`delta`): the users' data, never an operator's. */
 const CONTENT_KEYS = ['content', 'delta'];
 
-/** pino `redact` paths: censored at the top of a record and one level down, plus handshake and request credentials. */
+/** pino `redact` paths: these keys at the top level and one down, plus handshake and request credentials. */
 export const REDACTED_PATHS: readonly string[] = [
   ...[...SECRET_KEYS, ...CONTENT_KEYS].flatMap((key) => [key, `*.${key}`]),
   'handshake.auth',

@@ -6,10 +6,7 @@ import { RedisMetrics } from './redis.metrics.js';
 import { SocketMetrics } from './socket-metrics.js';
 import { WorkerMetricsReporter } from './worker-metrics.reporter.js';
 
-/**
- * prom-client metrics at `GET /metrics`, one registry per app so in-process test apps do not collide.
- * To add metrics, inject `Registry` in a class of the feature's module, as AnswerMetrics does.
- */
+/** One registry per app (0012). To add metrics, inject `Registry` in a class, as AnswerMetrics does. */
 @Global()
 @Module({
   controllers: [MetricsController],

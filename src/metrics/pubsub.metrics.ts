@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { RedisManager } from '../redis/redis.manager.js';
 
-/** The pub/sub canary's round trips, misses and health; subscribers fewer than workers means a deaf worker. */
+/** The pub/sub canary; subscribers fewer than registered workers means a deaf worker. */
 @Injectable()
 export class PubsubMetrics {
   constructor(registry: Registry, redis: RedisManager, canary: PubsubCanary) {

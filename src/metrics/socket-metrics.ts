@@ -75,16 +75,12 @@ interface EventInstruments {
   event: string;
   received: BufferedCount;
   duration: Histogram.Internal<'event'>;
-  /** By ack code, filled as codes show up. */
   acks: Map<string, Counter.Internal>;
 }
 
 type AckFn = (...args: unknown[]) => void;
 
-/**
- * The Socket.IO side of `/metrics`, measured at the server, not in the gateway. No label object is built
- * on the hot path: per event a Map lookup and an increment (plus a clock read for an ack).
- */
+/** Socket.IO metrics, measured at the server; no label object is built on the hot path. */
 @Injectable()
 export class SocketMetrics {
   readonly connected: Gauge;
@@ -206,7 +202,7 @@ export class SocketMetrics {
     for (const count of this.buffered) count.flush();
   }
 
-  /** Hooks `/chat`, its adapter and Engine.IO. Call once, after the adapter is set (the namespace is made here). */
+  /** Call once, after the adapter is set (this creates the `/chat` namespace). */
   instrument(server: Server): void {
     const namespace = server.of(CHAT_NAMESPACE);
     this.namespace = namespace;
@@ -255,10 +251,7 @@ export class SocketMetrics {
     return counter;
   }
 
-  /**
-   * Every packet written to a socket, broadcasts included. Delivery is timed once per message per process:
-   * a broadcast hands the same payload object to each local socket.
-   */
+  /** Every packet written, broadcasts included; a message's delivery is timed once per process. */
   private readonly onOutgoing = (event: unknown, payload: unknown): void => {
     (this.sentByEvent.get(event as string) ?? this.sentUnknown).inc();
     if (event !== 'message:new' || payload === this.lastDelivered) return;

@@ -13,8 +13,8 @@ interface Hit {
 }
 
 /**
- * The default retriever: full-text search over the documents of `npm run ingest` (SQLite FTS5 `bm25()`,
- * PostgreSQL `ts_rank()` in English). Any word of the question matches; a document's best passage stands for it.
+ * The default retriever: full-text search over ingested documents (FTS5 `bm25()`, PostgreSQL `ts_rank()`).
+ * Any word of the question matches; a document's best passage stands for it.
  */
 @Injectable()
 export class DatabaseRetriever implements Retriever {

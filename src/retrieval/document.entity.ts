@@ -37,10 +37,7 @@ export class StoredDocument {
   updatedAt!: Date;
 }
 
-/**
- * A passage of a document, the unit the full-text index covers (SQLite FTS5 table kept by triggers;
- * PostgreSQL generated tsvector). `title` is copied from the document so it is searched too.
- */
+/** A passage, the unit the full-text index covers; `title` is copied from the document to be searched too. */
 @Entity({ name: 'document_chunks' })
 @Index('uq_document_chunks_position', ['documentId', 'position'], { unique: true })
 export class DocumentChunk {

@@ -11,7 +11,7 @@ const DOCUMENT_FILE = /\.(md|txt)$/i;
 /** Changing how documents are chunked changes every hash, so the next ingest rewrites every document. */
 const CHUNKING_SCHEME = 'chunks-v1';
 const INSERT_BATCH = 100;
-/** Per transaction (about 750 KB): on SQLite a longer one would hold the write lock past the writers' 5 s busy timeout. */
+/** Per transaction: on SQLite a longer one could hold the write lock past the writers' 5 s busy timeout. */
 export const PASSAGES_PER_TRANSACTION = 500;
 /** The hash of a document whose passages are still being written: it never equals a real one. */
 const PENDING = 'pending';

@@ -21,8 +21,8 @@ export interface RetrievalModuleOptions {
 }
 
 /**
- * Provides `RETRIEVER` globally: import once in the root module. `forRoot()` uses the database full-text
- * `DatabaseRetriever`; `forRoot({ retriever })` or `forRoot({ useFactory, inject, imports })` your own.
+ * Provides `RETRIEVER` globally. `forRoot()`: the full-text `DatabaseRetriever`; `forRoot({ retriever })`
+ * or `forRoot({ useFactory, inject, imports })`: your own.
  */
 @Module({})
 export class RetrievalModule {

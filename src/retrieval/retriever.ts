@@ -3,10 +3,7 @@ import type { MessageSource } from '../conversations/message.entity.js';
 /** Injection token of the retriever: `@Inject(RETRIEVER) retriever: Retriever`. */
 export const RETRIEVER = Symbol('RETRIEVER');
 
-/**
- * A passage an answer rests on, shaped as a message's `sources` entry: a snippet of at most
- * SNIPPET_MAX_CHARS (events stay under 64 KiB), and a `score` from 0 to 1 comparable within one retriever.
- */
+/** A message's `sources` entry: a snippet of at most SNIPPET_MAX_CHARS, a `score` from 0 to 1. */
 export type RetrievedSource = MessageSource;
 
 export interface RetrieveOptions {

@@ -21,10 +21,7 @@ const STOP_WORDS = new Set(
   ).split(' '),
 );
 
-/**
- * Lower-cased runs of letters and digits, stop words and repeats removed, at most MAX_SEARCH_TERMS: no
- * syntax of the user's can reach an FTS5 or tsquery expression.
- */
+/** Lower-cased letters and digits only, so no syntax of the user's reaches FTS5 or tsquery. */
 export function searchTerms(question: string): string[] {
   const words =
     question
@@ -82,10 +79,7 @@ function isMarkdown(path: string): boolean {
   return /\.md$/i.test(path);
 }
 
-/**
- * Passages of at most `max` characters: whole paragraphs packed together, a new one at a Markdown heading,
- * a long paragraph cut at a sentence end or a space.
- */
+/** Passages of at most `max` characters: paragraphs packed, split at headings, sentences or spaces. */
 export function chunkText(content: string, max = CHUNK_MAX_CHARS): string[] {
   const paragraphs = content
     .split(/\r?\n[ \t]*\r?\n/)

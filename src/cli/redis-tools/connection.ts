@@ -79,15 +79,11 @@ function isAuthError(error: Error): boolean {
   return /WRONGPASS|NOAUTH|invalid (username-)?password|user is disabled/i.test(error.message);
 }
 
-/** A short random id for the tools' throwaway keys and channels. */
 export function randomId(): string {
   return randomBytes(6).toString('hex');
 }
 
-/**
- * A client of `role` from the service's factory, ready within CONNECT_DEADLINE_MS or rejected with a
- * ConnectFailure (an auth failure at once). Named `<prefix>:<tool>:<pid>` in CLIENT LIST.
- */
+/** A client from the service's factory, ready within CONNECT_DEADLINE_MS or rejected (ConnectFailure). */
 export async function connectTool(
   config: RedisConfig,
   role: RedisRole,
@@ -145,7 +141,6 @@ export async function closeTool(client: RedisClient | undefined): Promise<void> 
   if (client) await quitOrDisconnect(client);
 }
 
-/** Rejects with `what timed out` when `promise` takes longer than `ms`. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -33,7 +33,6 @@ export const EXIT_CODES: Record<Verdict, number> = { HEALTHY: 0, UNHEALTHY: 1, D
 const FULL_RATIO = 0.9;
 /** DEGRADED when a worker's last canary is older than this (it should run every few seconds). */
 const CANARY_STALE_SECONDS = 60;
-/** Round trips per latency figure. */
 const LATENCY_SAMPLES = 5;
 
 export interface ServerStats {
@@ -95,7 +94,6 @@ export interface HealthSample {
   unavailable: Record<string, string>;
 }
 
-/** INFO's `key:value` lines. */
 export function parseInfo(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
@@ -346,10 +344,7 @@ export async function collectSample(
   return sample;
 }
 
-/**
- * A pub/sub round trip on the tool's own connection, proving pub/sub from outside; the workers' canary
- * goes through the adapter's subscription instead.
- */
+/** A pub/sub round trip on the tool's own connection (the workers' canary uses the adapter's). */
 async function canaryRoundTrip(
   config: RedisConfig,
   publisher: RedisClient,

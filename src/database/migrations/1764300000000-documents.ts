@@ -1,9 +1,6 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
 
-/**
- * Documents split into passages, with each database's own full-text index: SQLite an external-content
- * FTS5 table kept by triggers (same transaction); PostgreSQL a generated English `tsvector` with GIN.
- */
+/** Documents in passages, full-text indexed: SQLite FTS5 kept by triggers, PostgreSQL a GIN `tsvector`. */
 export class Documents1764300000000 implements MigrationInterface {
   name = 'Documents1764300000000';
 

@@ -1,9 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Only the stale-answer sweeper reads by status, for `streaming` rows: a partial index costs a completed
- * message nothing. On a large PostgreSQL table, build it first without blocking inserts (`CREATE INDEX
- * CONCURRENTLY idx_messages_streaming ON messages (status) WHERE status = 'streaming'`); this then only drops the old one.
+ * A partial index over `streaming` rows, the only ones read by status. On a large PostgreSQL table build it
+ * first: `CREATE INDEX CONCURRENTLY idx_messages_streaming ON messages (status) WHERE status = 'streaming'`.
  */
 export class StreamingIndex1764400000000 implements MigrationInterface {
   name = 'StreamingIndex1764400000000';

@@ -1,9 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/**
- * `clientMessageId` is unique per conversation and author (CONTRACT section 4). The new index is built
- * before the old one goes, so uniqueness is checked throughout.
- */
+/** `clientMessageId` unique per conversation and author; the new index comes before the old one goes. */
 export class ClientIdPerConversation1764500000000 implements MigrationInterface {
   name = 'ClientIdPerConversation1764500000000';
 

@@ -28,11 +28,12 @@ export function workerPattern(prefix: string): string {
 export const WORKER_TTL_SECONDS = 15;
 export const WORKER_REFRESH_SECONDS = 5;
 
-/** A worker registry hash as stored (every Redis hash field is a string). */
+/** A worker registry hash as stored: strings, times in ISO 8601. */
 export interface WorkerRecord {
   pid: string;
   instance: string;
   startedAt: string;
+  /** `1` when the last canary came back, else `0`. */
   canaryOk: string;
   /** ms; empty before the first canary. */
   canaryRttMs: string;

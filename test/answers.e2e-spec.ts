@@ -138,7 +138,9 @@ describe('answers on 4 workers', () => {
       score: expect.any(Number),
     });
     for (const [i, received] of deltas.entries()) {
-      expect(received.map((d) => d.index)).toEqual(TOKENS.map((_, n) => n));
+      // Tokens that come within 50 ms of each other travel in one delta: indexes stay gap-free from 0.
+      expect(received.map((d) => d.index)).toEqual(received.map((_, n) => n));
+      expect(received.length).toBeLessThan(TOKENS.length);
       expect(received.map((d) => d.delta).join('')).toBe(done.content);
       expect(dones[i][0].message).toEqual(done);
       expect(news[i].map((m) => m.role)).toEqual(['user', 'assistant']);

@@ -13,10 +13,17 @@ import type { AuthUser } from '../auth/auth-user.js';
 import { type MessageView, toMessageView } from '../conversations/message.view.js';
 import type { ErrorBody } from './chat.events.js';
 import { ChatEmitter } from './chat-emitter.js';
+import { DeltaBatcher } from './delta-batcher.js';
 
 const ASSISTANT_ID = 'assistant';
 /** How often a streaming answer's content is saved (and its heartbeat beats). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
+/**
+ * Tokens that arrive within this of the last delta wait and travel together in the next one, up to
+ * DELTA_MAX_CHARS (at most 12 KB of UTF-8).
+ */
+export const DELTA_INTERVAL_MS = 50;
+const DELTA_MAX_CHARS = 4096;
 /** Sources per answer, and the time retrieval may take before the answer goes on without them. */
 const SOURCE_LIMIT = 5;
 const RETRIEVAL_TIMEOUT_MS = 2000;
@@ -31,8 +38,8 @@ interface AnswerLogIds {
 
 /**
  * Answers each user message once, on the worker that received it: a `streaming` assistant message,
- * Ollama's tokens as `message:delta` (never the accumulated text), a checkpoint about once a second,
- * then `message:done` or `message:error`.
+ * Ollama's tokens as `message:delta`s (each the tokens of up to DELTA_INTERVAL_MS, never the
+ * accumulated text), a checkpoint about once a second, then `message:done` or `message:error`.
  */
 @Injectable()
 export class AnswerService implements BeforeApplicationShutdown {
@@ -94,10 +101,19 @@ export class AnswerService implements BeforeApplicationShutdown {
     const logIds = { ...ids, messageId: draft.id };
     let content = '';
     let sources: MessageSource[] = [];
-    let chunks = 0;
+    let tokens = 0;
     let firstTokenAt = 0;
+    // What the deltas sent so far carry: the checkpoint saves exactly that, with the next index.
+    let streamed = '';
+    let deltas = 0;
+    const batcher = new DeltaBatcher(DELTA_INTERVAL_MS, DELTA_MAX_CHARS, async (delta) => {
+      // Recorded before it is sent: a client syncing meanwhile gets it either in the content or as a delta.
+      await this.progress.append(draft.id, delta);
+      streamed += delta;
+      this.emitter.messageDelta(conversationId, draft.id, deltas++, delta);
+    });
     const checkpoint = setInterval(() => {
-      this.conversations.checkpoint(draft.id, content, chunks).catch((error: Error) => {
+      this.conversations.checkpoint(draft.id, streamed, deltas).catch((error: Error) => {
         this.logger.warn({ msg: `Checkpoint of answer ${draft.id} failed: ${error.message}`, ...logIds });
       });
     }, CHECKPOINT_INTERVAL_MS);
@@ -108,28 +124,29 @@ export class AnswerService implements BeforeApplicationShutdown {
         history.map((m) => ({ role: m.role, content: m.content })),
         sources,
       );
-      for await (const delta of this.ollama.streamChat(prompt, controller.signal)) {
-        if (chunks === 0) {
+      for await (const token of this.ollama.streamChat(prompt, controller.signal)) {
+        if (tokens++ === 0) {
           firstTokenAt = performance.now();
           this.metrics.timeToFirstToken.observe((firstTokenAt - questionStoredAt) / 1000);
         }
-        content += delta;
-        // Recorded before it is sent: a client syncing meanwhile gets it either in the content or as a delta.
-        await this.progress.append(draft.id, delta);
-        this.emitter.messageDelta(conversationId, draft.id, chunks++, delta);
+        content += token;
+        await batcher.push(token);
       }
+      await batcher.end();
       clearInterval(checkpoint);
       const done = await this.conversations.finish(draft.id, 'complete', content, sources);
       this.emitter.messageDone(toMessageView(done));
       this.metrics.answers.inc({ outcome: 'complete' });
       const seconds = (performance.now() - firstTokenAt) / 1000;
-      if (chunks > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(chunks / seconds);
+      if (tokens > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(tokens / seconds);
       this.logger.log({
         msg: `Message processed for ${user.name}: ${content.length} chars, ${sources.length} sources`,
         ...logIds,
       });
     } catch (failure) {
       clearInterval(checkpoint);
+      // The tokens that came before the failure still reach the room, unless sending is what failed.
+      await batcher.end().catch(() => batcher.cancel());
       const error: ErrorBody =
         failure instanceof LlmError
           ? { code: failure.code, message: failure.message }

@@ -60,12 +60,9 @@ export function rateLimitKeyPrefix(prefix: string): string {
   return `${prefix}:ratelimit`;
 }
 
-/** An answer's progress keys; the `{messageId}` hash tag puts both on one slot for MULTI. */
-export function answerProgressKeys(prefix: string, messageId: string): { content: string; next: string } {
-  return {
-    content: `${prefix}:answer:{${messageId}}:content`,
-    next: `${prefix}:answer:{${messageId}}:next`,
-  };
+/** A streaming answer's progress: its deltas as `<length>:<text>` records, appended in order. */
+export function answerProgressKey(prefix: string, messageId: string): string {
+  return `${prefix}:answer:${messageId}:progress`;
 }
 
 /** A throwaway key of `npm run redis:check` (written with a short TTL, deleted at once). */

@@ -192,6 +192,19 @@ describe('ConversationsService (SQLite in memory)', () => {
       expect(inB.message).toMatchObject({ conversationId: b.id, seq: 1, content: 'in B' });
     });
 
+    it('answers a repeat with the message of its own conversation when the key was used in another', async () => {
+      const a = await service.create('alice', 'A');
+      const b = await service.create('alice', 'B');
+      await userMessage(a.id, 'in A', { clientMessageId: 'c-1' });
+      const inB = await userMessage(b.id, 'in B', { clientMessageId: 'c-1' });
+
+      const repeatInB = await userMessage(b.id, 'in B (retried)', { clientMessageId: 'c-1' });
+
+      expect(repeatInB.duplicate).toBe(true);
+      expect(repeatInB.message.id).toBe(inB.message.id);
+      expect(repeatInB.message.conversationId).toBe(b.id);
+    });
+
     it('treats the same clientMessageId from another author as a new message', async () => {
       const { id } = await service.create('alice', 'Shared', ['bob']);
 

@@ -609,6 +609,33 @@ describe('AnswerService', () => {
       expect(conversations.checkpoint).not.toHaveBeenCalled();
     });
 
+    it('saves only what the deltas already sent carry while the next one is still being recorded', async () => {
+      const { model, next } = paced('Par', 'is');
+      streamChat.mockImplementation(model);
+      const recorded = deferred();
+      const append = progress.append.bind(progress);
+      jest.spyOn(progress, 'append').mockImplementation(async (id, delta) => {
+        if (delta === 'is') await recorded.promise; // a slow progress write (a Redis round trip)
+        return append(id, delta);
+      });
+      service.start(alice, question);
+      next(0);
+      await emitter.waitFor('delta', 1);
+      await jest.advanceTimersByTimeAsync(CHECKPOINT_INTERVAL_MS);
+
+      next(1);
+      await jest.advanceTimersByTimeAsync(CHECKPOINT_INTERVAL_MS);
+      recorded.resolve();
+      await emitter.ended();
+
+      // Content and index must match: a client syncing from the checkpoint appends the deltas from the index on.
+      const id = draft().id;
+      expect(conversations.checkpoint.mock.calls).toEqual([
+        [id, 'Par', 1],
+        [id, 'Par', 1],
+      ]);
+    });
+
     it('logs a failed checkpoint and goes on streaming', async () => {
       const { model, next } = paced('a', 'b');
       streamChat.mockImplementation(model);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { adapterRequestChannel, sessionPattern, workerKey } from '../src/redis/redis-keys.js';
-import type { HealthSample } from '../src/cli/redis-tools/health.js';
+import type { HealthSample } from '../src/cli/redis-tools/health-sample.js';
 import { scanEach } from '../src/redis/redis-scan.js';
 import {
   conversationOfTwo,

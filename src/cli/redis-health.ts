@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { loadRedisConfigOrExit, secretScrubber } from './redis-tools/connection.js';
-import { collectSample, EXIT_CODES } from './redis-tools/health.js';
+import { collectSample } from './redis-tools/health.js';
+import { EXIT_CODES } from './redis-tools/health-sample.js';
 import { renderSample } from './redis-tools/health-report.js';
 
 const USAGE = 'usage: npm run redis:health [-- --watch [--interval S]] [--json]';

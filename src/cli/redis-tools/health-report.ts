@@ -1,4 +1,4 @@
-import type { HealthSample } from './health.js';
+import type { HealthSample } from './health-sample.js';
 
 /** 1536 → "1.5 KiB". */
 function formatBytes(bytes: number): string {

@@ -154,6 +154,7 @@ export function summarizeAnswers({ options, reports, fake, startAt, redis, idle,
   const announced = [];
   const whole = [];
   const streaming = [];
+  const deltaGaps = [];
   const perAnswerRate = [];
   const fakeStream = [];
   let acked = 0;
@@ -173,6 +174,7 @@ export function summarizeAnswers({ options, reports, fake, startAt, redis, idle,
       lastDone = Math.max(lastDone, question.doneAt);
       whole.push(question.doneAt - question.sentAt);
       if (question.firstDeltaAt !== undefined) streaming.push(question.doneAt - question.firstDeltaAt);
+      for (const gap of question.deltaGaps ?? []) deltaGaps.push(gap);
       if (question.deltas > 1 && question.lastDeltaAt > question.firstDeltaAt)
         perAnswerRate.push((question.deltas - 1) / ((question.lastDeltaAt - question.firstDeltaAt) / 1_000));
     }
@@ -223,6 +225,7 @@ export function summarizeAnswers({ options, reports, fake, startAt, redis, idle,
       announced: distribution(announced),
       whole: distribution(whole),
       streaming: distribution(streaming),
+      deltaGaps: distribution(deltaGaps),
       fakeStream: distribution(fakeStream),
     },
     perAnswerTokensPerSecond: distribution(perAnswerRate),
@@ -291,9 +294,9 @@ const ROWS = [
   ['Ollama requests (repeats)', (r) => `${r.ollama.requests} (${r.ollama.repeated})`],
   ['message:delta received', (r) => String(r.deltas)],
   ['window: first send to last done (s)', (r) => fmt(r.windowSeconds, 2)],
-  ['tokens delivered per second', (r) => fmt(r.tokensPerSecond, 0)],
+  ['deltas delivered per second', (r) => fmt(r.tokensPerSecond, 0)],
   [
-    'per-answer stream rate p50/p99 (tok/s)',
+    'per-answer stream rate p50/p99 (deltas/s)',
     (r) => `${fmt(r.perAnswerTokensPerSecond.p50, 0)} / ${fmt(r.perAnswerTokensPerSecond.p99, 0)}`,
   ],
   ['TTFT at the client p50/p99 (ms)', (r) => ms(r.ms.clientTtft)],
@@ -305,6 +308,7 @@ const ROWS = [
   ['assistant message:new p50/p99 (ms)', (r) => ms(r.ms.announced)],
   ['send -> message:done p50/p99 (ms)', (r) => ms(r.ms.whole)],
   ['first delta -> done p50/p99 (ms)', (r) => ms(r.ms.streaming)],
+  ['delta -> next delta p50/p99 (ms)', (r) => (r.ms.deltaGaps ? ms(r.ms.deltaGaps) : 'n/a')],
   ["fake's whole answer written p50/p99 (ms)", (r) => ms(r.ms.fakeStream)],
   ['Redis input bytes per answer', (r) => fmt(r.redis.inputBytesPerAnswer, 0)],
   ['Redis published bytes per answer', (r) => fmt(r.redis.publishedPerAnswer, 0)],

@@ -354,6 +354,8 @@ function listenForAnswers(client) {
     if (!client.answers.has(delta.messageId)) link(client, delta.messageId); // no message:new before it
     const view = viewOf(client, delta.messageId);
     view.firstDeltaAt ??= at;
+    // Time between consecutive deltas of one answer, as the client sees its text arrive.
+    if (view.lastDeltaAt !== undefined) (view.deltaGaps ??= []).push(at - view.lastDeltaAt);
     view.lastDeltaAt = at;
     view.deltas++;
     if (!Number.isInteger(delta.index) || delta.index < 0 || delta.index > 1_000_000) {
@@ -507,6 +509,7 @@ function answerReport() {
         newAt: view?.newAt,
         firstDeltaAt: view?.firstDeltaAt,
         lastDeltaAt: view?.lastDeltaAt,
+        deltaGaps: view?.deltaGaps ?? [],
         doneAt: view?.doneAt,
         deltas: view?.deltas ?? 0,
         gaps: view?.gaps ?? 0,

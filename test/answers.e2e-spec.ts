@@ -138,7 +138,7 @@ describe('answers on 4 workers', () => {
       score: expect.any(Number),
     });
     for (const [i, received] of deltas.entries()) {
-      // Tokens that come within 50 ms of each other travel in one delta: indexes stay gap-free from 0.
+      // Tokens that come within 100 ms of each other travel in one delta: indexes stay gap-free from 0.
       expect(received.map((d) => d.index)).toEqual(received.map((_, n) => n));
       expect(received.length).toBeLessThan(TOKENS.length);
       expect(received.map((d) => d.delta).join('')).toBe(done.content);

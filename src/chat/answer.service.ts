@@ -22,7 +22,7 @@ export const CHECKPOINT_INTERVAL_MS = 1000;
  * Tokens that arrive within this of the last delta wait and travel together in the next one, up to
  * DELTA_MAX_CHARS (at most 12 KB of UTF-8).
  */
-export const DELTA_INTERVAL_MS = 50;
+export const DELTA_INTERVAL_MS = 100;
 const DELTA_MAX_CHARS = 4096;
 /** Sources per answer, and the time retrieval may take before the answer goes on without them. */
 const SOURCE_LIMIT = 5;

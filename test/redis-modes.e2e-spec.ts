@@ -14,13 +14,18 @@ interface Readiness {
 }
 
 async function expectReadyWithRedis(service: ServiceProcess): Promise<void> {
+  let last: unknown;
   const ready = await waitFor(
     async () => {
       const answer = await service.get<Readiness>('/api/ready');
+      last = answer.body;
       return answer.status === 200 ? answer : undefined;
     },
-    { timeoutMs: 15_000, what: 'readiness 200' },
-  );
+    // A loaded machine can take a while to elect a sentinel's view of the master and send a canary.
+    { timeoutMs: 30_000, what: 'readiness 200' },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last readiness: ${JSON.stringify(last)}`);
+  });
   expect(ready.body.checks.redis).toBe(true);
   expect(ready.body.multi_worker_support).toBe(true);
   expect(ready.body.details.redis_pubsub.status).toBe('up');

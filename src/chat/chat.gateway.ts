@@ -15,7 +15,6 @@ import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { CHAT_NAMESPACE } from '../redis/redis-keys.js';
 import { SessionStore } from '../session/session.store.js';
 import { AnswerService } from './answer.service.js';
-import { ChatRateLimiter } from './chat-rate-limiter.js';
 import { ChatEmitter } from './chat-emitter.js';
 import { ChatService } from './chat.service.js';
 import { guardAgainstFloods } from './socket-flood-guard.js';
@@ -48,7 +47,6 @@ export class ChatGateway
     private readonly authenticator: SocketAuthenticator,
     private readonly sessions: SessionStore,
     private readonly answers: AnswerService,
-    private readonly rateLimiter: ChatRateLimiter,
     private readonly emitter: ChatEmitter,
     private readonly canary: PubsubCanary,
   ) {}
@@ -139,7 +137,7 @@ export class ChatGateway
     @ConnectedSocket() socket: ChatSocket,
     @MessageBody() { conversationId }: ConversationRefDto,
   ): Promise<Ack> {
-    await this.rateLimiter.consume(socket.data.user.id);
+    await this.chat.leave(socket.data.user);
     const room = roomOf(conversationId);
     if (!socket.rooms.has(room)) return { ok: true };
     await socket.leave(room);
@@ -178,7 +176,7 @@ export class ChatGateway
     const room = roomOf(conversationId);
     if (!socket.rooms.has(room))
       return { ok: false, error: { code: 'FORBIDDEN', message: 'Join the conversation first' } };
-    if (await this.rateLimiter.allowTyping(socket.data.user.id, conversationId))
+    if (await this.chat.allowTyping(socket.data.user, conversationId))
       this.emitter.typing(socket, conversationId, isTyping);
     return { ok: true };
   }

@@ -58,6 +58,16 @@ export class ChatService {
     return live && live.nextIndex >= (message.nextIndex ?? 0) ? { ...message, ...live } : message;
   }
 
+  /** `conversation:leave` costs a point of the rate limit like every event; the room itself is the socket's. */
+  async leave(user: AuthUser): Promise<void> {
+    await this.rateLimiter.consume(user.id);
+  }
+
+  /** Whether this `typing` may be relayed (its own budget; it spends none of the event limit). */
+  allowTyping(user: AuthUser, conversationId: string): Promise<boolean> {
+    return this.rateLimiter.allowTyping(user.id, conversationId);
+  }
+
   /** Commits the user's message; `duplicate` when its clientMessageId was seen before (nothing new to broadcast). */
   async send(user: AuthUser, dto: SendMessageDto): Promise<{ message: MessageView; duplicate: boolean }> {
     await this.rateLimiter.consume(user.id);

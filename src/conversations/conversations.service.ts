@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Between, DataSource, In, LessThanOrEqual } from 'typeorm';
 import { databaseErrorCode } from '../database/database-error.js';
@@ -33,10 +33,14 @@ export interface NewMessage {
 
 /** Conversations, membership and messages. Every write is committed before it returns. */
 @Injectable()
-export class ConversationsService {
+export class ConversationsService implements OnModuleDestroy {
   private inserter?: GroupCommitInserter;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  onModuleDestroy(): void {
+    this.inserter?.close();
+  }
 
   async create(
     creatorId: string,

@@ -41,6 +41,9 @@ export abstract class GroupCommitInserter {
     }
   }
 
+  /** Releases what the inserter opened of its own (a connection); later inserts fail. */
+  close(): void {}
+
   /** Writes `items` and settles each one, only once its row is committed. */
   protected abstract commit(items: PendingInsert[]): Promise<void>;
 }

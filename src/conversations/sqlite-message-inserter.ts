@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Database as SqliteDatabase, Transaction } from 'better-sqlite3';
+import BetterSqlite3, { type Database as SqliteDatabase, type Transaction } from 'better-sqlite3';
 import type { DataSource } from 'typeorm';
 import { databaseErrorCode } from '../database/database-error.js';
 import { exclusively } from '../database/transaction.js';
@@ -10,6 +10,7 @@ type Outcome = { row: Record<string, unknown> } | { error: unknown };
 type Attempt = { outcomes: Outcome[] } | { busy: unknown };
 
 interface Prepared {
+  /** The writer's own connection (busy timeout 0), or TypeORM's for an in-memory database. */
   database: SqliteDatabase;
   batch: Transaction<(items: PendingInsert[]) => Outcome[]>;
   /** The connection's busy timeout (TypeORM's `timeout`): how long a batch may wait for the write lock. */
@@ -26,10 +27,13 @@ const LOCK_RETRY_MS = 1;
 
 /**
  * Group commit on SQLite: a batch is ONE `BEGIN IMMEDIATE … COMMIT` on better-sqlite3 (0002). The write
- * lock is awaited on a timer under `exclusively`, not in SQLite's busy handler, which blocks the event loop.
+ * lock is awaited on a timer under `exclusively`, not in SQLite's busy handler, which blocks the event loop:
+ * batches run on a connection of their own whose busy timeout is 0, so `BEGIN IMMEDIATE` fails at once
+ * while another connection writes, and TypeORM's connection keeps its timeout (0015).
  */
 export class SqliteMessageInserter extends GroupCommitInserter {
   private prepared?: Prepared;
+  private closed = false;
 
   constructor(private readonly dataSource: DataSource) {
     super();
@@ -63,25 +67,43 @@ export class SqliteMessageInserter extends GroupCommitInserter {
 
   /** `BEGIN IMMEDIATE` without waiting, or `busy` (another writer, or a transaction open here). */
   private attempt(items: PendingInsert[]): Attempt {
-    const { database, batch, busyTimeoutMs } = this.prepare();
+    const { database, batch } = this.prepare();
     if (database.inTransaction) return { busy: new Error('the connection is inside another transaction') };
-    // pragma(), not a prepared statement: SQLite applies busy_timeout when the statement is prepared.
-    database.pragma('busy_timeout = 0');
     try {
       return { outcomes: batch.immediate(items) };
     } catch (error) {
       // better-sqlite3 reports extended codes (SQLITE_BUSY_RECOVERY while another process recovers the WAL).
       if (String(databaseErrorCode(error)).startsWith('SQLITE_BUSY')) return { busy: error };
       throw error;
-    } finally {
-      database.pragma(`busy_timeout = ${busyTimeoutMs}`);
     }
+  }
+
+  override close(): void {
+    this.closed = true;
+    const own = this.prepared?.database;
+    this.prepared = undefined;
+    if (own && own !== this.shared() && own.open) own.close();
+  }
+
+  private shared(): SqliteDatabase {
+    return (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase }).databaseConnection;
+  }
+
+  /** An in-memory database exists only on TypeORM's connection; it has no other writer to wait for. */
+  private writerConnection(shared: SqliteDatabase): SqliteDatabase {
+    if (shared.memory) return shared;
+    const own = new BetterSqlite3(shared.name, { timeout: 0 });
+    own.pragma('foreign_keys = ON');
+    own.pragma('synchronous = NORMAL');
+    return own;
   }
 
   private prepare(): Prepared {
     if (this.prepared) return this.prepared;
-    const database = (this.dataSource.driver as unknown as { databaseConnection: SqliteDatabase })
-      .databaseConnection;
+    if (this.closed) throw new Error('the message writer is closed');
+    const shared = this.shared();
+    const busyTimeoutMs = Number(shared.pragma('busy_timeout', { simple: true }));
+    const database = this.writerConnection(shared);
     const statement = database.prepare(SQL);
     const batch = database.transaction((items: PendingInsert[]) =>
       items.map((item): Outcome => {
@@ -96,7 +118,6 @@ export class SqliteMessageInserter extends GroupCommitInserter {
         }
       }),
     );
-    const busyTimeoutMs = Number(database.pragma('busy_timeout', { simple: true }));
     this.prepared = { database, batch, busyTimeoutMs };
     return this.prepared;
   }

@@ -1,4 +1,3 @@
-import type { ReadableStreamReadResult } from 'node:stream/web';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig, OllamaConfig } from '../config/app-config.js';
@@ -105,15 +104,32 @@ export class OllamaClient {
   }
 
   private async *read(response: Response, signal: AbortSignal): AsyncGenerator<string> {
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    // Raw bytes and ONE idle timer refreshed per chunk: a decoding TransformStream and a timer, a promise
+    // race and an abort listener per chunk cost more than the token they carry (docs/decisions/0015).
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let stalled: LlmError | undefined;
+    const idle = setTimeout(() => {
+      stalled = new LlmError(
+        'LLM_UNAVAILABLE',
+        `Ollama sent nothing for ${this.config.idleTimeoutMs} ms mid-answer`,
+      );
+      // Settles the pending read with `done`: the loop then reports `stalled`.
+      reader.cancel().catch(() => undefined);
+    }, this.config.idleTimeoutMs);
     let buffered = '';
     let produced = 0;
     try {
       for (;;) {
-        const { value, done } = await this.nextChunk(reader, signal);
+        const { value, done } = await reader.read().catch((error: unknown) => {
+          if (signal.aborted) throw new LlmError('INTERNAL', 'The answer was abandoned');
+          throw new LlmError('LLM_UNAVAILABLE', `The Ollama stream broke (${describe(error)})`);
+        });
+        if (stalled) throw stalled;
         if (done)
           throw new LlmError('LLM_UNAVAILABLE', 'Ollama closed the stream before the answer was done');
-        buffered += value;
+        idle.refresh();
+        buffered += decoder.decode(value, { stream: true });
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
           const line = buffered.slice(0, newline).trim();
@@ -132,39 +148,9 @@ export class OllamaClient {
         }
       }
     } finally {
+      clearTimeout(idle);
       // Stops the upstream request when we end early (error, abandon, length cap).
       await reader.cancel().catch(() => undefined);
-    }
-  }
-
-  private async nextChunk(
-    reader: ReadableStreamDefaultReader<string>,
-    signal: AbortSignal,
-  ): Promise<ReadableStreamReadResult<string>> {
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new LlmError(
-              'LLM_UNAVAILABLE',
-              `Ollama sent nothing for ${this.config.idleTimeoutMs} ms mid-answer`,
-            ),
-          ),
-        this.config.idleTimeoutMs,
-      );
-      onAbort = () => reject(new LlmError('INTERNAL', 'The answer was abandoned'));
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([reader.read(), stalled]);
-    } catch (error) {
-      if (error instanceof LlmError) throw error;
-      throw new LlmError('LLM_UNAVAILABLE', `The Ollama stream broke (${describe(error)})`);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort!);
     }
   }
 }

@@ -6,12 +6,21 @@
 // server's descriptors and memory sampled every second throughout. See docs/benchmarks.md.
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { fileURLToPath, URL } from 'node:url';
 import Database from 'better-sqlite3';
-import { cpuSeconds, httpGet, loadPlan, mergeCounts, processTree, rssKiB, sleep, wallNow } from './lib.mjs';
+import {
+  cpuSeconds,
+  httpGet,
+  loadPlan,
+  mergeCounts,
+  openDescriptors,
+  processTree,
+  rssKiB,
+  sleep,
+  wallNow,
+} from './lib.mjs';
 import { summarizeHostile } from './hostile-report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,15 +65,6 @@ export function seedLongConversation(dbPath, member, count, chars) {
     return id;
   } finally {
     db.close();
-  }
-}
-
-/** Open descriptors of `pid` (entries of /proc/<pid>/fd), or NaN once it has exited. */
-function openDescriptors(pid) {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return Number.NaN;
   }
 }
 

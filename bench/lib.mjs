@@ -250,3 +250,70 @@ export function loadPlan(options, server, extra = {}) {
   };
   return { slices, clientOptions };
 }
+
+/** A number for a report: grouped thousands, `digits` decimals, 'n/a' when missing or not finite. */
+export const fmt = (value, digits = 1) =>
+  value === undefined || !Number.isFinite(value)
+    ? 'n/a'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** The total of a `bump` histogram. */
+export const countOf = (counts) => Object.values(counts ?? {}).reduce((total, n) => total + n, 0);
+
+/** A `bump` histogram as report lines, the largest first: `<n>  <message>`, at most `limit` of them. */
+export function countLines(counts, limit = 20) {
+  return Object.entries(counts ?? {})
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([message, n]) => `${String(n).padStart(7)}  ${message}`);
+}
+
+/** Resolves once the wall clock reaches `wallMs` (at once if it has). */
+export async function sleepUntil(wallMs) {
+  const wait = wallMs - wallNow();
+  if (wait > 0) await sleep(wait);
+}
+
+/** Several arrays of numbers joined into one ascending Float64Array, ready for `percentile`. */
+export function sortedOf(arrays) {
+  const all = new Float64Array(arrays.reduce((sum, array) => sum + array.length, 0));
+  let offset = 0;
+  for (const array of arrays) {
+    all.set(array, offset);
+    offset += array.length;
+  }
+  return all.sort();
+}
+
+/** The soft and hard open-file limits of this process, from /proc/self/limits (undefined if unknown). */
+export function openFileLimits() {
+  let text;
+  try {
+    text = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined; // not Linux
+  }
+  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
+  if (!match) return undefined;
+  const value = (field) => (field === 'unlimited' ? Infinity : Number(field));
+  return { soft: value(match[1]), hard: value(match[2]) };
+}
+
+/** Open descriptors of `pid` (entries of /proc/<pid>/fd), or NaN once it has exited. */
+export function openDescriptors(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The `p`th percentile (0..100) of a latency histogram of SECOND_BUCKET_MS buckets: a bucket's upper bound. */
+export function histogramPercentile(histogram, p) {
+  const rank = Math.ceil((histogram.reduce((total, n) => total + n, 0) * p) / 100);
+  if (rank === 0) return Number.NaN;
+  let seen = 0;
+  for (let i = 0; i < histogram.length; i++)
+    if ((seen += histogram[i]) >= rank) return (i + 1) * SECOND_BUCKET_MS;
+  return Number.NaN;
+}

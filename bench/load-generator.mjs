@@ -2,6 +2,8 @@
 // socket.io-client each, each its own user) and answers run.mjs's phase commands over IPC:
 //   init -> connected, create -> created, join -> joined, load -> (sends until the window ends),
 //   report -> report, close -> exits.
+// The capacity scenario gives `load` a schedule of rates (one per step), asks `step -> step` for each
+// step's figures once it has drained, and `stop-load` ends the sending early.
 // With `scenario: 'answers'` the load is `ask -> asked` instead: each conversation's creator sends its
 // questions one after the other (the next once the previous answer ended) and every member records the
 // assistant's message:new / message:delta / message:done / message:error (`answerReport`).
@@ -26,6 +28,8 @@ let options;
 const clients = [];
 let closing = false;
 let measureWindow = { start: Infinity, end: -Infinity };
+/** The send rate's phases, `{ from, intervalMs }` ascending by `from`: one, unless `load` gives a schedule. */
+let ratePhases = [];
 
 const stats = {
   connectMs: [],
@@ -40,6 +44,8 @@ const stats = {
   ackMs: [],
   ackedInWindow: [], // `${client}:${seq}` of messages sent in the window and acknowledged ok
   ackedSentAt: [], // when each of ackedInWindow was sent (wall-clock ms)
+  failedSends: [], // [sent wall-clock ms, code] of each send whose ack was not ok
+  sentBySecond: new Map(), // second of sending, counted like bySecond -> sends
   received: new Map(), // `${client}:${seq}` -> how many sockets got message:new for it
   latencies: new Float64Array(1024),
   latencyCount: 0,
@@ -57,9 +63,12 @@ const stats = {
   loopDelay: undefined,
 };
 
+/** The second `at` falls in, counted from the window's start (warm-up seconds negative). */
+const secondOf = (at) => Math.floor((at - measureWindow.start) / 1_000);
+
 /** Counts a delivery in the histogram of the second its message was sent in. */
 function addToSecond(sentAt, ms) {
-  const second = Math.floor((sentAt - measureWindow.start) / 1_000);
+  const second = secondOf(sentAt);
   let histogram = stats.bySecond.get(second);
   if (!histogram) stats.bySecond.set(second, (histogram = new Uint32Array(SECOND_BUCKETS)));
   // Clamped at 0: send and receive stamps come from two processes' clocks, rounded to the microsecond.
@@ -165,7 +174,8 @@ function onMessage(client, message) {
   if (receivedAt >= measureWindow.start && receivedAt < measureWindow.end) stats.receivedInWindow++;
   const sentAt = Number(match[3]);
   addToSecond(sentAt, receivedAt - sentAt);
-  if (sentAt < measureWindow.start || sentAt >= measureWindow.end) return;
+  // Capacity (`stepped`) counts each step from the histograms: no record per message kept for minutes.
+  if (options.stepped || sentAt < measureWindow.start || sentAt >= measureWindow.end) return;
   const key = `${match[1]}:${match[2]}`;
   stats.received.set(key, (stats.received.get(key) ?? 0) + 1);
   addLatency(receivedAt - sentAt);
@@ -231,11 +241,28 @@ async function joinConversations(ids) {
   return joined;
 }
 
+/**
+ * The send time that follows one scheduled at `at`. A rate change takes effect at its phase's start:
+ * a client keeps its place within the interval (the share of the old interval left past the change is
+ * the share of the new one), so the clients' random phases stay spread and the rate changes at once.
+ */
+function nextSendAt(at) {
+  let i = ratePhases.findLastIndex((phase) => phase.from <= at);
+  if (i < 0) i = 0;
+  let next = at + ratePhases[i].intervalMs;
+  while (i + 1 < ratePhases.length && next > ratePhases[i + 1].from) {
+    const change = ratePhases[i + 1].from;
+    next = change + ((next - change) / ratePhases[i].intervalMs) * ratePhases[i + 1].intervalMs;
+    i++;
+  }
+  return next;
+}
+
 function send(client) {
   const sentAt = wallNow();
   if (sentAt >= measureWindow.end || closing) return;
-  client.timer = setTimeout(() => send(client), Math.max(0, client.nextAt + options.intervalMs - wallNow()));
-  client.nextAt += options.intervalMs;
+  client.nextAt = nextSendAt(client.nextAt);
+  client.timer = setTimeout(() => send(client), Math.max(0, client.nextAt - wallNow()));
   if (client.outstanding >= MAX_OUTSTANDING) {
     stats.skipped++;
     return;
@@ -244,6 +271,8 @@ function send(client) {
   const inWindow = sentAt >= measureWindow.start;
   stats.sent++;
   if (inWindow) stats.sentInWindow++;
+  const second = secondOf(sentAt);
+  stats.sentBySecond.set(second, (stats.sentBySecond.get(second) ?? 0) + 1);
   client.outstanding++;
   request(client.socket, 'message:send', {
     conversationId: client.conversationId,
@@ -253,6 +282,7 @@ function send(client) {
     client.outstanding--;
     if (!ack?.ok) {
       bump(stats.ackFailures, codeOf(ack));
+      stats.failedSends.push([sentAt, codeOf(ack)]);
       return;
     }
     stats.acked++;
@@ -264,16 +294,23 @@ function send(client) {
   });
 }
 
-function startLoad({ startAt, windowStart, windowEnd }) {
+/** How many connected clients are on each transport now. */
+function transportCounts() {
+  const counts = {};
+  for (const client of clients)
+    if (client.connected) bump(counts, client.socket.io.engine?.transport?.name ?? 'unknown');
+  return counts;
+}
+
+/** `schedule` (capacity): `[{ from, intervalMs }]`, the rate of each step from its wall-clock start. */
+function startLoad({ startAt, windowStart, windowEnd, schedule }) {
   measureWindow = { start: windowStart, end: windowEnd };
+  ratePhases = schedule ?? [{ from: startAt, intervalMs: options.intervalMs }];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   setTimeout(
     () => {
       stats.cpu = process.cpuUsage();
-      for (const client of clients) {
-        if (!client.connected) continue;
-        bump(stats.transports, client.socket.io.engine?.transport?.name ?? 'unknown');
-      }
+      stats.transports = transportCounts();
       loopDelay.enable();
     },
     Math.max(0, windowStart - wallNow()),
@@ -289,9 +326,81 @@ function startLoad({ startAt, windowStart, windowEnd }) {
   for (const client of clients) {
     if (!client.joined) continue;
     // A random phase per client spreads the sends evenly over each interval.
-    client.nextAt = startAt + Math.random() * options.intervalMs;
+    client.nextAt = startAt + Math.random() * ratePhases[0].intervalMs;
     client.timer = setTimeout(() => send(client), Math.max(0, client.nextAt - wallNow()));
   }
+}
+
+/** Stops sending now (capacity: the server failed a step); what is in flight is still counted. */
+function stopLoad() {
+  measureWindow.end = Math.min(measureWindow.end, wallNow());
+  for (const client of clients) clearTimeout(client.timer);
+}
+
+/** Splits `list` by the second of `sentAtOf(item)`: [those before `toSecond`, the rest]. */
+function takeBefore(list, sentAtOf, toSecond) {
+  const taken = [];
+  const kept = [];
+  for (const item of list) (secondOf(sentAtOf(item)) < toSecond ? taken : kept).push(item);
+  return [taken, kept];
+}
+
+/**
+ * One capacity step's figures, for the messages sent in seconds [fromSecond, toSecond) of the window
+ * (latencies from measuredFromSecond on: the step's settle time is not measured); then forgets every
+ * record of messages sent before toSecond, so memory stays flat however many steps run. Deliveries
+ * are this process's receivers' (run.mjs adds the processes up); cumulative counters are returned
+ * as they stand, run.mjs takes the differences.
+ */
+function stepReport({ fromSecond, measuredFromSecond, toSecond }) {
+  const inStep = (second) => second >= fromSecond && second < toSecond;
+  const acked = stats.ackedSentAt.map((sentAt, i) => ({
+    sentAt,
+    key: stats.ackedInWindow[i],
+    ms: stats.ackMs[i],
+  }));
+  const [ackedBefore, ackedLater] = takeBefore(acked, (ack) => ack.sentAt, toSecond);
+  stats.ackedSentAt = ackedLater.map((ack) => ack.sentAt);
+  stats.ackedInWindow = ackedLater.map((ack) => ack.key);
+  stats.ackMs = ackedLater.map((ack) => ack.ms);
+  const ackedByConversation = {};
+  const ackMs = [];
+  for (const ack of ackedBefore) {
+    const second = secondOf(ack.sentAt);
+    if (!inStep(second)) continue;
+    bump(ackedByConversation, Number(ack.key.slice(0, ack.key.indexOf(':'))) % options.conversations);
+    if (second >= measuredFromSecond) ackMs.push(ack.ms);
+  }
+  const [failedBefore, failedLater] = takeBefore(stats.failedSends, ([sentAt]) => sentAt, toSecond);
+  stats.failedSends = failedLater;
+  const ackFailures = {};
+  for (const [sentAt, code] of failedBefore) if (inStep(secondOf(sentAt))) bump(ackFailures, code);
+
+  let sent = 0;
+  let delivered = 0;
+  const histogram = new Uint32Array(SECOND_BUCKETS); // deliveries of the measured seconds
+  for (const [second, n] of stats.sentBySecond) {
+    if (inStep(second)) sent += n;
+    if (second < toSecond) stats.sentBySecond.delete(second);
+  }
+  for (const [second, counts] of stats.bySecond) {
+    if (inStep(second)) for (let i = 0; i < counts.length; i++) delivered += counts[i];
+    if (inStep(second) && second >= measuredFromSecond)
+      for (let i = 0; i < counts.length; i++) histogram[i] += counts[i];
+    if (second < toSecond) stats.bySecond.delete(second);
+  }
+  return {
+    sent,
+    acked: Object.values(ackedByConversation).reduce((total, n) => total + n, 0),
+    ackedByConversation,
+    ackFailures,
+    ackMs: Float64Array.from(ackMs),
+    delivered,
+    histogram,
+    skipped: stats.skipped,
+    disconnects: Object.values(stats.disconnects).reduce((total, n) => total + n, 0),
+    misrouted: stats.misrouted,
+  };
 }
 
 // ------------------------------------------------------------------------------------------- answers
@@ -530,6 +639,7 @@ function report() {
     answers: options.scenario === 'answers' ? answerReport() : undefined,
     stillOutstanding: clients.reduce((sum, client) => sum + (client.outstanding ?? 0), 0),
     connectedAtEnd: clients.filter((client) => client.connected).length,
+    transportsAtEnd: transportCounts(),
   };
 }
 
@@ -554,6 +664,12 @@ process.on('message', async (command) => {
       break;
     case 'load':
       startLoad(command);
+      break;
+    case 'stop-load':
+      stopLoad();
+      break;
+    case 'step':
+      process.send({ type: 'step', figures: stepReport(command) });
       break;
     case 'ask':
       process.send({ type: 'asked', askers: await askAll(command) });

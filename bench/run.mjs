@@ -20,6 +20,7 @@ import {
   httpGet,
   loadPlan,
   mergeCounts,
+  openFileLimits,
   p99BySecond,
   percentile,
   printAlignedTable,
@@ -33,6 +34,15 @@ import {
 import { printAnswers, RedisProbe, redisDelta, summarizeAnswers } from './answers.mjs';
 import { ATTACKER_KINDS, measureHostile } from './hostile.mjs';
 import { printHostile } from './hostile-report.mjs';
+import {
+  CAPACITY_SERVERS,
+  DEFAULT_CAPACITY_POSTGRES,
+  describeCapacity,
+  measureCapacity,
+  runCapacityServer,
+} from './capacity.mjs';
+import { printCapacity, summarizeCapacity } from './capacity-report.mjs';
+import { describeIdle, measureIdle, planIdleLimits, printIdle } from './idle.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -44,7 +54,9 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
 
   --scenario S         messages: ours beside the reference under a message load;
                        answers: ours only, assistant answers streamed from a fake Ollama;
-                       hostile: ours only, normal clients beside attackers (see below)
+                       hostile: ours only, normal clients beside attackers (see below);
+                       capacity: four servers, the load raised step by step until each fails;
+                       idle: ours beside the bare reference, many idle sockets (see below)
                                                                             (default messages)
   --clients N          Socket.IO clients, each its own user                 (default 500)
   --conversations N    conversations (rooms) the clients are spread over     (default 25;
@@ -89,7 +101,29 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --attackers LIST     comma-separated, of ${ATTACKER_KINDS.join(', ')}  (default all)
   --after S            seconds measured after the attack                      (default 20)
   --sync-messages N    messages of 8,000 characters seeded for the sync attacker (default 3000)
-  --slow-connections N slow-header connections the slow-headers attacker holds (default 5000)`;
+  --slow-connections N slow-header connections the slow-headers attacker holds (default 5000)
+
+  capacity scenario (defaults there: --clients 1000, --conversations 50, --procs 4, --warmup 10 at the
+  first step's rate, not judged; --rate and --duration do not apply): each server in turn, clients
+  connected and joined once, the rate raised every step without reconnecting; a step fails when its
+  delivery p99 passes the limit or anything is lost (checked --drain s after it); a server stops at its
+  first failing step:
+  --only LIST          comma-separated, of ours-sqlite, ours-postgres, reference-storing,
+                       reference-bare                           (default all four, in that order)
+  --start-rate R       msg/s per client of the first step                  (default 0.25)
+  --step-rate R        msg/s per client added every step                   (default 0.25)
+  --max-rate R         the last step's msg/s per client at most            (default 4)
+  --step-seconds S     length of a step, whole seconds                     (default 20)
+  --step-settle S      the first S s of a step are not measured (the rate change's transient; loss is
+                       still counted over the whole step)                  (default 2)
+  --p99-limit-ms MS    a step's delivery p99 above this fails it           (default 250)
+  --capacity-postgres URL
+                       the PostgreSQL server of ours-postgres (a database is created there and dropped)
+                       (default --database if it is a postgres:// URL, else ${DEFAULT_CAPACITY_POSTGRES})
+
+  idle scenario (defaults there: --clients 10000, --conversations 500, --procs 4, --duration 30; --only
+  ours | reference, the reference always bare): the empty service for 10 s, then every client connected
+  and joined, then --duration s idle; RSS per socket and idle CPU, per process too`;
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -116,7 +150,14 @@ function parseOptions(argv) {
       drain: { type: 'string', default: '5' },
       transports: { type: 'string', default: 'default' },
       only: { type: 'string' },
-      procs: { type: 'string', default: '2' },
+      procs: { type: 'string' },
+      'start-rate': { type: 'string', default: '0.25' },
+      'step-rate': { type: 'string', default: '0.25' },
+      'max-rate': { type: 'string', default: '4' },
+      'step-seconds': { type: 'string', default: '20' },
+      'step-settle': { type: 'string', default: '2' },
+      'p99-limit-ms': { type: 'string', default: '250' },
+      'capacity-postgres': { type: 'string' },
       'server-nice': { type: 'string', default: '0' },
       rounds: { type: 'string', default: '1' },
       json: { type: 'string' },
@@ -134,10 +175,23 @@ function parseOptions(argv) {
   const problems = [];
   const answers = values.scenario === 'answers';
   const hostile = values.scenario === 'hostile';
-  if (!['messages', 'answers', 'hostile'].includes(values.scenario))
-    problems.push('--scenario must be messages, answers or hostile');
+  const capacity = values.scenario === 'capacity';
+  const idle = values.scenario === 'idle';
+  if (!['messages', 'answers', 'hostile', 'capacity', 'idle'].includes(values.scenario))
+    problems.push('--scenario must be messages, answers, hostile, capacity or idle');
+  // Capacity: 1,000 clients in rooms of 20; idle: 10,000 in rooms of 20, 30 s idle; both on 4 load processes.
+  values.procs ??= capacity || idle ? '4' : '2';
+  if (capacity) {
+    values.clients ??= '1000';
+    values.conversations ??= '50';
+  }
+  if (idle) {
+    values.clients ??= '10000';
+    values.conversations ??= '500';
+    values.duration ??= '30';
+  }
   // The hostile scenario: 200 clients in rooms of 20, a 20 s warm-up, a 60 s baseline and attack.
-  values.warmup ??= hostile ? '20' : '5';
+  values.warmup ??= hostile ? '20' : capacity ? '10' : '5';
   values.duration ??= hostile ? '60' : '20';
   if (hostile) {
     values.clients ??= '200';
@@ -193,8 +247,29 @@ function parseOptions(argv) {
     after: number('after', 0, 600, false),
     syncMessages: number('sync-messages', 1, 100_000),
     slowConnections: number('slow-connections', 0, 15_000),
+    startRate: number('start-rate', 0.01, 100, false),
+    stepRate: number('step-rate', 0.01, 100, false),
+    maxRate: number('max-rate', 0.01, 100, false),
+    stepSeconds: number('step-seconds', 2, 600),
+    stepSettle: number('step-settle', 0, 599),
+    p99LimitMs: number('p99-limit-ms', 1, 60_000, false),
+    capacityPostgres:
+      values['capacity-postgres'] ??
+      (values.database.startsWith('postgres') ? values.database : DEFAULT_CAPACITY_POSTGRES),
   };
   if (answers || hostile) options.targets = ['ours'];
+  if (capacity) {
+    options.targets = values.only ? values.only.split(',').filter(Boolean) : Object.keys(CAPACITY_SERVERS);
+    for (const name of options.targets)
+      if (!(name in CAPACITY_SERVERS))
+        problems.push(`--only: ${name} is not one of ${Object.keys(CAPACITY_SERVERS).join(', ')}`);
+    if (options.stepSettle >= options.stepSeconds)
+      problems.push('--step-settle must be below --step-seconds');
+    if (options.startRate > options.maxRate) problems.push('--start-rate may not exceed --max-rate');
+    if (!/^postgres(ql)?:\/\//.test(options.capacityPostgres))
+      problems.push('--capacity-postgres must be a postgres:// URL');
+  }
+  if (idle) options.referenceStore = 'none'; // the bare reference: idle sockets store nothing anyway
   for (const kind of options.attackers)
     if (!ATTACKER_KINDS.includes(kind))
       problems.push(`--attackers: ${kind} is not one of ${ATTACKER_KINDS.join(', ')}`);
@@ -204,7 +279,7 @@ function parseOptions(argv) {
     problems.push('--reference-store must be none or sqlite');
   if (!['default', 'websocket'].includes(options.transports))
     problems.push('--transports must be default or websocket');
-  if (values.only && !['ours', 'reference'].includes(values.only))
+  if (values.only && !capacity && !['ours', 'reference'].includes(values.only))
     problems.push('--only must be ours or reference');
   if (options.conversations > options.clients) problems.push('--conversations may not exceed --clients');
   if (problems.length > 0) {
@@ -404,6 +479,8 @@ async function startServer(target, options, redis, workDir) {
       JWT_SECRET: jwtSecret,
     };
   }
+  // Scenario-specific variables (idle: MAX_HTTP_CONNECTIONS), printed by the scenario that sets them.
+  Object.assign(env, options.serverEnv?.[target]);
   // The hostile scenario polls liveness on PROBE_PORT too; a service without it ignores the variable.
   const probePort = options.scenario === 'hostile' ? await freePort() : undefined;
   if (probePort) env.PROBE_PORT = String(probePort);
@@ -411,12 +488,22 @@ async function startServer(target, options, redis, workDir) {
   // cwd is the temporary directory so that no .env of the work tree leaks into the service.
   // e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every server process.
   const nodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  // Below the load generators' priority if asked (--server-nice); `nice` execs node, so the pid stays the
-  // server's and every worker it forks inherits the priority.
-  const [program, ...programArgs] =
-    options.serverNice > 0
-      ? ['nice', '-n', String(options.serverNice), process.execPath, ...nodeFlags, ...command]
-      : [process.execPath, ...nodeFlags, ...command];
+  // Below the load generators' priority if asked (--server-nice), with a higher open-file limit if the
+  // scenario raises it (idle); `nice` and `prlimit` exec node, so the pid stays the server's and every
+  // worker it forks inherits both.
+  const [program, ...programArgs] = [
+    ...(options.serverFileLimit
+      ? [
+          'prlimit',
+          `--nofile=${options.serverFileLimit}:${openFileLimits()?.hard ?? options.serverFileLimit}`,
+          '--',
+        ]
+      : []),
+    ...(options.serverNice > 0 ? ['nice', '-n', String(options.serverNice)] : []),
+    process.execPath,
+    ...nodeFlags,
+    ...command,
+  ];
   const child = spawnGroup(program, programArgs, {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
@@ -1101,6 +1188,10 @@ async function runTarget(target, label, options, redis, workDir, fake) {
       );
       return result;
     }
+    if (options.scenario === 'capacity' || options.scenario === 'idle') {
+      const measureScenario = options.scenario === 'capacity' ? measureCapacity : measureIdle;
+      return { ...(await measureScenario(server, options, redis, SCENARIO_HOOKS)), server };
+    }
     if (options.scenario === 'hostile') {
       const result = await measureHostile(server, options, redis, {
         Loader,
@@ -1153,8 +1244,12 @@ async function createBenchDatabase(serverUrl) {
   };
 }
 
+/** run.mjs's helpers, for the scenarios in modules of their own (they cannot import this file: it runs). */
+const SCENARIO_HOOKS = { Loader, settle, connectAndJoin, rememberTree, runTarget, createBenchDatabase };
+
 async function main() {
   const options = parseOptions(process.argv.slice(2));
+  if (options.scenario === 'idle') Object.assign(options, planIdleLimits(options));
   const workDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));
   if (!options.keep) interruptedCleanup = workDir;
   const expectedPerSecond = options.clients * options.rate * (options.clients / options.conversations);
@@ -1170,7 +1265,9 @@ async function main() {
     (options.scenario === 'messages' && options.referenceCpuUs > 0
       ? `, the reference burning ${options.referenceCpuUs} µs of CPU per message`
       : '');
-  if (options.scenario === 'answers')
+  if (options.scenario === 'capacity') console.log(describeCapacity(options, transports));
+  else if (options.scenario === 'idle') console.log(describeIdle(options, transports));
+  else if (options.scenario === 'answers')
     console.log(
       `bench, answers scenario: ours only (the reference server has no answers). ${options.conversations} conversations ` +
         `of ${options.members} member(s), ${options.answersPerConversation} question(s) each, all conversations at once; ` +
@@ -1194,7 +1291,11 @@ async function main() {
 
   const redis = await startRedis(workDir);
   console.log(`redis-server ${redis.version} on 127.0.0.1:${redis.port}`);
-  const database = options.database === 'sqlite' ? undefined : await createBenchDatabase(options.database);
+  // Capacity creates the database of ours-postgres itself, and runs ours-sqlite on SQLite.
+  const database =
+    options.database === 'sqlite' || options.scenario === 'capacity'
+      ? undefined
+      : await createBenchDatabase(options.database);
   if (database) {
     options.databaseUrl = database.url;
     console.log(`our database: PostgreSQL ${database.name} (created for this run)`);
@@ -1213,14 +1314,21 @@ async function main() {
     const results = {};
     for (const target of order) {
       const label = options.rounds > 1 ? `round ${round}, ${target}` : target;
-      const outcome = await runTarget(target, label, options, redis, workDir, fake);
+      const outcome =
+        options.scenario === 'capacity'
+          ? await runCapacityServer(target, label, options, redis, workDir, SCENARIO_HOOKS)
+          : await runTarget(target, label, options, redis, workDir, fake);
       if (outcome.failed) failed = true;
       results[target] = outcome;
     }
     // Columns always in the same order: ours, then the reference.
     const ordered = {};
     for (const target of options.targets) ordered[target] = results[target];
-    rounds.push({ order, results: ordered });
+    rounds.push({
+      order,
+      results: ordered,
+      ...(options.scenario === 'capacity' ? { summary: summarizeCapacity(ordered) } : {}),
+    });
   }
   for (const child of [fake?.child, redis.child]) {
     if (!child) continue;
@@ -1235,6 +1343,9 @@ async function main() {
   }
   if (options.scenario === 'hostile')
     for (const { results } of rounds) if (!results.ours.failed) printHostile(results.ours, command);
+  if (options.scenario === 'capacity')
+    for (const { results, summary } of rounds) printCapacity(results, summary, options, command);
+  if (options.scenario === 'idle') for (const { results } of rounds) printIdle(results, command);
   if (options.scenario === 'messages')
     rounds.forEach(({ results }, i) => {
       const title = options.rounds > 1 ? `Round ${i + 1} of ${options.rounds}` : 'Results';

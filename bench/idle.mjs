@@ -160,9 +160,13 @@ export async function measureIdle(server, options, redis, run) {
     await sleep(2_000); // the last upgrades to websocket finish
     console.log(`${server.target}: connected and joined; idle for ${options.duration} s...`);
     const loaderPids = fleet.map((loader) => loader.child.pid);
-    const loaderCpu = cpuSeconds(loaderPids);
+    // Redis too: a service may keep writing to it for sockets that do nothing (session and slot TTLs).
+    const [loaderCpu, redisCpu] = [cpuSeconds(loaderPids), cpuSeconds([redis.child.pid])];
     const idle = await measureProcesses(pids, primaryPid, options.duration);
-    const loadGeneratorCores = (cpuSeconds(loaderPids) - loaderCpu) / options.duration;
+    const cores = {
+      loadGenerators: (cpuSeconds(loaderPids) - loaderCpu) / options.duration,
+      redis: (cpuSeconds([redis.child.pid]) - redisCpu) / options.duration,
+    };
     const reports = (
       await Promise.all(fleet.map((loader) => loader.ask({ type: 'report' }, 'report', 120_000)))
     ).map((reply) => reply.stats);
@@ -174,7 +178,7 @@ export async function measureIdle(server, options, redis, run) {
       joinedUp,
       empty,
       idle,
-      loadGeneratorCores,
+      cores,
       descriptors,
     });
   } finally {
@@ -183,7 +187,7 @@ export async function measureIdle(server, options, redis, run) {
   }
 }
 
-function summarizeIdle({ options, server, reports, joinedUp, empty, idle, loadGeneratorCores, descriptors }) {
+function summarizeIdle({ options, server, reports, joinedUp, empty, idle, cores, descriptors }) {
   const sum = (pick) => reports.reduce((total, report) => total + pick(report), 0);
   const sockets = sum((report) => report.connectedAtEnd);
   const rssPerSocketKiB = sockets > 0 ? (idle.rssKiB - empty.rssKiB) / sockets : Number.NaN;
@@ -204,7 +208,8 @@ function summarizeIdle({ options, server, reports, joinedUp, empty, idle, loadGe
     idle,
     rssPerSocketKiB,
     primaryDescriptors: { empty: descriptors.start, peak: descriptors.peak, end: descriptors.end },
-    loadGeneratorCores,
+    loadGeneratorCores: cores.loadGenerators,
+    redisCores: cores.redis,
     limitLog: server.target === 'ours' ? limitLogLines(server.logPath) : [],
     goals:
       server.target === 'ours'
@@ -230,6 +235,7 @@ const ROWS = [
   [`CPU empty, ${EMPTY_CPU_SECONDS} s (cores)`, (r) => fmt(r.empty.cores, 3)],
   ['CPU idle with the sockets (cores)', (r) => fmt(r.idle.cores, 3)],
   ['primary descriptors: empty / peak / end', (r) => Object.values(r.primaryDescriptors).join(' / ')],
+  ['redis CPU while idle (cores)', (r) => fmt(r.redisCores, 3)],
   ['load-gen CPU while idle (cores)', (r) => fmt(r.loadGeneratorCores, 3)],
 ];
 

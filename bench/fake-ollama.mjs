@@ -6,6 +6,7 @@
 //   POST /api/chat      streaming NDJSON: --tokens lines {"model","created_at","message":{"role":
 //                       "assistant","content":TOKEN},"done":false}, then {"done":true,...}; with
 //                       --token-delay-ms 0 (the default) every line is written at once: full speed
+//   POST /bench/reset   forgets what it measured (after the bench's warm-up round)
 //   GET  /bench/stats   what it measured itself, one record per /api/chat request (see `record` below)
 //
 //   node bench/fake-ollama.mjs --port 11434 [--host 127.0.0.1] [--tokens 200] [--token-delay-ms 0]
@@ -132,6 +133,12 @@ const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/api/version') return json(res, 200, { version: '0.12.0-fake' });
   if (req.method === 'GET' && req.url === '/api/tags')
     return json(res, 200, { models: [{ name: 'llama3.2:latest', model: 'llama3.2:latest', size: 1 }] });
+  if (req.method === 'POST' && req.url === '/bench/reset') {
+    records.length = 0;
+    dropped = 0;
+    otherRequests = 0;
+    return json(res, 200, { ok: true });
+  }
   if (req.method === 'GET' && req.url === '/bench/stats')
     return json(res, 200, { tokens: TOKENS.length, tokenDelayMs, records, dropped, otherRequests });
   json(res, 404, { error: 'not found' });

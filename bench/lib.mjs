@@ -64,8 +64,17 @@ export function freePort() {
 
 /** GET on a loopback URL: resolves `{ status, body }`, or `{ status: 0, body: <error> }` on failure. */
 export function httpGet(url, timeoutMs = 2_000) {
+  return httpRequest('GET', url, timeoutMs);
+}
+
+/** POST without a body, answered as `httpGet` answers. */
+export function httpPost(url, timeoutMs = 2_000) {
+  return httpRequest('POST', url, timeoutMs);
+}
+
+function httpRequest(method, url, timeoutMs) {
   return new Promise((resolve) => {
-    const request = http.get(url, { timeout: timeoutMs, agent: false }, (response) => {
+    const request = http.request(url, { method, timeout: timeoutMs, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk) => {
@@ -76,6 +85,7 @@ export function httpGet(url, timeoutMs = 2_000) {
     });
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on('error', (error) => resolve({ status: 0, body: error.message }));
+    request.end();
   });
 }
 

@@ -535,10 +535,13 @@ async function ask(client, n, answerTimeoutMs) {
   return question;
 }
 
-/** Each conversation's asker sends its questions from `startAt` on, one answer at a time. */
-async function askAll({ askers, startAt, answers, answerTimeoutMs }) {
-  const chosen = new Set(askers);
-  const mine = clients.filter((client) => chosen.has(client.index) && client.joined);
+/**
+ * Each conversation's asker sends its questions from `startAt` on, one answer at a time; with
+ * `spreadMs`, the askers' first questions are spread evenly over that many ms (by asker index).
+ */
+async function askAll({ askers, startAt, answers, answerTimeoutMs, spreadMs = 0, firstN = 1 }) {
+  const order = new Map(askers.map((index, rank) => [index, rank]));
+  const mine = clients.filter((client) => order.has(client.index) && client.joined);
   const wait = startAt - wallNow();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   stats.cpu = process.cpuUsage();
@@ -547,7 +550,11 @@ async function askAll({ askers, startAt, answers, answerTimeoutMs }) {
   await Promise.all(
     mine.map(async (client) => {
       client.questions = [];
-      for (let n = 1; n <= answers; n++) client.questions.push(await ask(client, n, answerTimeoutMs));
+      const offset = (order.get(client.index) / askers.length) * spreadMs;
+      if (offset > 0) await new Promise((resolve) => setTimeout(resolve, startAt + offset - wallNow()));
+      // Numbered on from earlier rounds: a question's clientMessageId must not repeat a warm-up's.
+      for (let n = firstN; n < firstN + answers; n++)
+        client.questions.push(await ask(client, n, answerTimeoutMs));
     }),
   );
   stats.cpu = process.cpuUsage(stats.cpu);
@@ -676,6 +683,16 @@ process.on('message', async (command) => {
       break;
     case 'report':
       process.send({ type: 'report', stats: report() });
+      break;
+    case 'forget-answers':
+      // After the warm-up round: what is reported is the measured round only.
+      for (const client of clients) {
+        client.answers?.clear();
+        client.errors?.clear();
+        client.questions = [];
+      }
+      stats.deltas = 0;
+      process.send({ type: 'forgot' });
       break;
     case 'close':
       closing = true;

@@ -18,6 +18,7 @@ import {
   cpuSeconds,
   freePort,
   httpGet,
+  httpPost,
   loadPlan,
   mergeCounts,
   openFileLimits,
@@ -94,6 +95,10 @@ const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [o
   --answer-tokens N    tokens of each fake answer                            (default 200)
   --token-delay-ms MS  the fake Ollama's pause before each token             (default 0: full speed)
   --answer-timeout S   longest wait for one answer's message:done or :error  (default 60)
+  --answer-warmup N    questions per conversation answered first, not measured, so the workers'
+                       code is compiled and their caches warm; 0: measure a cold service (default 1)
+  --ask-spread-ms MS   the measured questions start spread evenly over MS ms instead of at the
+                       same moment                                           (default 0)
 
   hostile scenario (ours only, SQLite; defaults there: --clients 200, --conversations 10, --warmup 20,
   --duration 60): warm-up, then --duration s without attackers (baseline), --duration s with them
@@ -139,6 +144,8 @@ function parseOptions(argv) {
       'answer-tokens': { type: 'string', default: '200' },
       'token-delay-ms': { type: 'string', default: '0' },
       'answer-timeout': { type: 'string', default: '60' },
+      'answer-warmup': { type: 'string', default: '1' },
+      'ask-spread-ms': { type: 'string', default: '0' },
       attackers: { type: 'string', default: ATTACKER_KINDS.join(',') },
       after: { type: 'string', default: '20' },
       'sync-messages': { type: 'string', default: '3000' },
@@ -243,6 +250,8 @@ function parseOptions(argv) {
     answerTokens: number('answer-tokens', 1, 10_000),
     tokenDelayMs: number('token-delay-ms', 0, 1_000, false),
     answerTimeout: number('answer-timeout', 1, 600, false),
+    answerWarmup: number('answer-warmup', 0, 50),
+    askSpreadMs: number('ask-spread-ms', 0, 600_000),
     attackers: values.attackers.split(',').filter(Boolean),
     after: number('after', 0, 600, false),
     syncMessages: number('sync-messages', 1, 100_000),
@@ -781,6 +790,19 @@ async function startFakeOllama(options, workDir) {
 }
 
 /** Everything the fake Ollama recorded (one record per /api/chat request). */
+/** Every conversation's asker asks `answers` questions (one after the other) from `startAt` on. */
+async function askRound(
+  fleet,
+  askers,
+  options,
+  { answers, spreadMs, startAt = wallNow() + 500, firstN = 1 },
+) {
+  const budget = answers * (options.answerTimeout * 1_000 + 10_000) + spreadMs + 60_000;
+  const command = { type: 'ask', askers, startAt, answers, spreadMs, firstN };
+  command.answerTimeoutMs = options.answerTimeout * 1_000;
+  await Promise.all(fleet.map((loader) => loader.ask(command, 'asked', budget)));
+}
+
 async function fakeStats(fake) {
   const answer = await httpGet(`${fake.url}/bench/stats`, 10_000);
   if (answer.status !== 200) throw new Error(`the fake Ollama's /bench/stats answered ${answer.status}`);
@@ -840,28 +862,25 @@ async function measureAnswers(server, options, redis, fake) {
         (idleEnd.inputBytes - idleStart.inputBytes) / ((wallNow() - idleStartedAt) / 1_000),
     };
 
+    if (options.answerWarmup > 0) {
+      console.log(`ours: warm-up, ${options.answerWarmup} question(s) per conversation (not measured)...`);
+      await askRound(fleet, creatorList, options, { answers: options.answerWarmup, spreadMs: 0 });
+      await Promise.all(fleet.map((loader) => loader.ask({ type: 'forget-answers' }, 'forgot', 10_000)));
+      const reset = await httpPost(`${fake.url}/bench/reset`);
+      if (reset.status !== 200) throw new Error(`the fake Ollama's /bench/reset answered ${reset.status}`);
+      await sleep(1_000); // the warm-up's last Redis writes
+    }
     const before = await probe.snapshot();
     const startAt = wallNow() + 500;
     const cpuPids = () => ({ server: pids(), redis: [redis.child.pid], fake: [fake.child.pid] });
     await sleepUntil(startAt);
     const cpuStart = Object.fromEntries(Object.entries(cpuPids()).map(([k, v]) => [k, cpuSeconds(v)]));
-    const budget =
-      options.answersPerConversation * (options.answerTimeout * 1_000 + clientOptions.ackTimeoutMs) + 60_000;
-    await Promise.all(
-      fleet.map((loader) =>
-        loader.ask(
-          {
-            type: 'ask',
-            askers: creatorList,
-            startAt,
-            answers: options.answersPerConversation,
-            answerTimeoutMs: options.answerTimeout * 1_000,
-          },
-          'asked',
-          budget,
-        ),
-      ),
-    );
+    await askRound(fleet, creatorList, options, {
+      answers: options.answersPerConversation,
+      spreadMs: options.askSpreadMs,
+      startAt,
+      firstN: options.answerWarmup + 1,
+    });
     const seconds = (wallNow() - startAt) / 1_000;
     const cpuEnd = Object.fromEntries(Object.entries(cpuPids()).map(([k, v]) => [k, cpuSeconds(v)]));
     const loadAtEnd = loadAverage();

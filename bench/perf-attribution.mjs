@@ -18,7 +18,9 @@ import { createInterface } from 'node:readline';
 
 const [file, pidList, top = '40', view = 'package'] = process.argv.slice(2);
 if (!file || !pidList || !['package', 'stage'].includes(view)) {
-  console.error('usage: node bench/perf-attribution.mjs PERF_SCRIPT_OUTPUT PID[,PID...] [TOP] [package|stage]');
+  console.error(
+    'usage: node bench/perf-attribution.mjs PERF_SCRIPT_OUTPUT PID[,PID...] [TOP] [package|stage]',
+  );
   process.exit(2);
 }
 const pids = new Set(pidList.split(','));
@@ -32,12 +34,21 @@ const STAGES = [
   ['validation (class-validator, class-transformer)', /class-validator|class-transformer|\/validator\//],
   ['rate limit', /rate-limiter-flexible/],
   ['metrics', /prom-client|dist\/metrics\//],
-  ['database (SQLite, PostgreSQL, TypeORM)', /better-sqlite3|message-inserter|\/typeorm\/|\/pg\/|pg-protocol/],
-  ['delivery of other workers\' broadcasts', /onmessage \S*@socket\.io\/redis-adapter/],
+  [
+    'database (SQLite, PostgreSQL, TypeORM)',
+    /better-sqlite3|message-inserter|\/typeorm\/|\/pg\/|pg-protocol/,
+  ],
+  ["delivery of other workers' broadcasts", /onmessage \S*@socket\.io\/redis-adapter/],
   ['broadcast: local room and publish', /^emit \S*socket\.io\/dist\/broadcast-operator/],
   ['acknowledgements', /^ack \S*socket\.io\/dist\/socket\.js|onack|respond \S*redis-io\.adapter/],
-  ['event handlers (service, auth, rooms)', /^onevent \S*socket\.io\/dist\/socket\.js|bench\/reference-server/],
-  ['incoming frames (ws, engine.io, parser)', /\/ws\/lib\/receiver|engine\.io\/build\/socket\.js:\d+$|socket\.io-parser|ondata \S*socket\.io\/dist\/client/],
+  [
+    'event handlers (service, auth, rooms)',
+    /^onevent \S*socket\.io\/dist\/socket\.js|bench\/reference-server/,
+  ],
+  [
+    'incoming frames (ws, engine.io, parser)',
+    /\/ws\/lib\/receiver|engine\.io\/build\/socket\.js:\d+$|socket\.io-parser|ondata \S*socket\.io\/dist\/client/,
+  ],
   ['Redis client (other commands, replies)', /\/ioredis\/|redis-parser/],
   ['outgoing writes (flushes, heartbeats)', /\/ws\/lib\/sender|engine\.io/],
   ['Nest, rxjs', /@nestjs|\/rxjs\//],

@@ -1040,6 +1040,7 @@ const ROWS = [
   ['delivery latency max (ms)', (r) => fmt(r.latency.max), (r) => r.latency.max],
   ['delivered msgs/s (in window)', (r) => fmt(r.deliveredPerSecond, 0), (r) => r.deliveredPerSecond],
   ['server CPU in window (cores)', (r) => fmt(r.cpuCores.server, 2), (r) => r.cpuCores.server],
+  ['server CPU per 1,000 deliveries (ms)', (r) => fmt(cpuMsPerThousand(r), 1), (r) => cpuMsPerThousand(r)],
   ['redis CPU in window (cores)', (r) => fmt(r.cpuCores.redis, 2), (r) => r.cpuCores.redis],
   ['server processes', (r) => String(r.processes)],
   ['server RSS before connect (MiB)', (r) => fmt(r.rssKiB.before / 1024), (r) => r.rssKiB.before],
@@ -1060,6 +1061,11 @@ const ROWS = [
     (r) => r.loadGenerators.map((generator) => fmt(generator.loopDelayP99Ms)).join(' / '),
   ],
 ];
+
+/** Server CPU time per 1,000 `message:new` received in the window: what a delivered message costs. */
+function cpuMsPerThousand(result) {
+  return result.deliveredPerSecond > 0 ? (result.cpuCores.server * 1e6) / result.deliveredPerSecond : NaN;
+}
 
 function printTable(results) {
   const targets = Object.keys(results);
@@ -1137,6 +1143,7 @@ function targetFigures(results) {
     delivered: ours.deliveredRatio,
     throughput: withReference ? ours.deliveredPerSecond / reference.deliveredPerSecond : undefined,
     p99: withReference ? ours.latency.p99 / reference.latency.p99 : undefined,
+    cpuPerDelivery: withReference ? cpuMsPerThousand(ours) / cpuMsPerThousand(reference) : undefined,
   };
 }
 
@@ -1152,6 +1159,11 @@ function printTargets(figures, title = 'Targets') {
   }
   line(figures.throughput >= 0.9, `delivered msgs/s >= 0.9x reference: ${fmt(figures.throughput, 2)}x`);
   line(figures.p99 <= 1.2, `p99 <= 1.2x reference: ${fmt(figures.p99, 2)}x`);
+  // Judged against the storing reference (--reference-store sqlite): the bare one stores nothing.
+  line(
+    figures.cpuPerDelivery <= 1.25,
+    `server CPU per delivery <= 1.25x reference: ${fmt(figures.cpuPerDelivery, 2)}x`,
+  );
 }
 
 function median(values) {
@@ -1178,6 +1190,7 @@ function printRounds(rounds) {
       delivered: Math.min(...figures.map((figure) => figure.delivered)),
       throughput: median(figures.map((figure) => figure.throughput)),
       p99: median(figures.map((figure) => figure.p99)),
+      cpuPerDelivery: median(figures.map((figure) => figure.cpuPerDelivery)),
     },
     `Targets over ${rounds.length} rounds (connect failures summed, the worst delivery, median ratios)`,
   );

@@ -457,6 +457,17 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
         expect(message.seq).toBe(1);
         expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => m.content)).toEqual(['outside']);
       });
+
+      it("writes messages on a connection of its own, closed with the module, and keeps TypeORM's busy timeout", async () => {
+        const service = new ConversationsService(dataSource);
+        const { id } = await service.create('alice', 'own writer', []);
+        await say(service, id, 'first');
+        // TypeORM's connection keeps the configured timeout: the writer never touches it.
+        expect(await dataSource.query('PRAGMA busy_timeout')).toEqual([{ timeout: 5000 }]);
+        service.onModuleDestroy();
+        await expect(say(service, id, 'after close')).rejects.toThrow('the message writer is closed');
+        expect((await service.messagesAfter(id, 0, 200)).messages.map((m) => m.content)).toEqual(['first']);
+      });
     }
 
     it('refuses a member or message of a conversation that does not exist', async () => {

@@ -28,7 +28,8 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3000
 # The primary runs as PID 1: it handles SIGTERM itself (drain within SHUTDOWN_GRACE_MS) and waits for
-# each worker it forked, so no init process is needed.
+# each worker it forked. It does not reap processes it did not fork (a `docker exec` session's orphans
+# stay zombies until the container stops): run with `--init` if you start background jobs that way.
 STOPSIGNAL SIGTERM
 # Liveness without curl: Node's own fetch against /api/health (PROBE_PORT when set).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

@@ -15,6 +15,8 @@ export interface ServerConfig {
   shutdownDrainDelayMs: number;
   /** Client connections one process keeps open at once (MAX_HTTP_CONNECTIONS). */
   maxHttpConnections: number;
+  /** Serve the demo chat page at `/` (DEMO_UI; default: on unless production). */
+  demoUi: boolean;
   /** Liveness-only port (PROBE_PORT); unset: liveness is on PORT only. */
   probePort?: number;
 }

@@ -206,6 +206,11 @@ export class EnvironmentVariables {
   @Max(1000000, { message: '$property must be an integer from 100 to 1000000' })
   MAX_HTTP_CONNECTIONS = 10000;
 
+  /** The chat page at `/` and its development sign-in; unset: on unless NODE_ENV=production. */
+  @Transform(toBoolean)
+  @Rule((v) => v === undefined || typeof v === 'boolean', '$property must be a boolean (true/false/1/0)')
+  DEMO_UI?: boolean;
+
   /** A second port answering only liveness, so a probe is served while client connections are exhausted. */
   @Transform(toInteger)
   @Rule(

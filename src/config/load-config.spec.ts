@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       shutdownGraceMs: 10000,
       shutdownDrainDelayMs: 1000,
       maxHttpConnections: 10000,
+      demoUi: true,
     });
     expect(config.redis).toMatchObject({
       enabled: false,
@@ -52,6 +53,22 @@ describe('loadConfig', () => {
       assistantEnabled: true,
     });
     expect(config.security).toEqual({ jwtSecret: undefined, corsOrigins: [], maxConnectionsPerUser: 20 });
+  });
+
+  it('serves the demo page unless NODE_ENV=production, where DEMO_UI=true still turns it on', () => {
+    const production = {
+      ...base,
+      NODE_ENV: 'production',
+      JWT_SECRET: SECRET,
+      CORS_ORIGINS: 'https://a.example',
+    };
+    expect(loadConfig({ ...base, NODE_ENV: 'test' }).server.demoUi).toBe(true);
+    expect(loadConfig({ ...base, DEMO_UI: 'false' }).server.demoUi).toBe(false);
+    expect(loadConfig(production).server.demoUi).toBe(false);
+    expect(loadConfig({ ...production, DEMO_UI: 'true' }).server.demoUi).toBe(true);
+    expect(problemsOf({ ...base, DEMO_UI: 'sometimes' })).toEqual([
+      'DEMO_UI must be a boolean (true/false/1/0)',
+    ]);
   });
 
   it('treats an empty variable as unset', () => {

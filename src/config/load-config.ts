@@ -66,6 +66,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       shutdownDrainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS,
       maxHttpConnections: env.MAX_HTTP_CONNECTIONS,
       probePort: env.PROBE_PORT,
+      demoUi: env.DEMO_UI ?? env.NODE_ENV !== 'production',
     },
     redis: {
       enabled: env.REDIS_ENABLED,

@@ -13,5 +13,20 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: false }],
     },
   },
+  {
+    // The demo page in web/ runs in the browser; `io` is the global of /socket.io/socket.io.min.js.
+    files: ['web/**'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        (
+          'window document location history navigator sessionStorage localStorage crypto fetch atob ' +
+          'TextDecoder URLSearchParams queueMicrotask setTimeout clearTimeout setInterval clearInterval ' +
+          'HTMLElement HTMLInputElement HTMLTextAreaElement HTMLFormElement Element Node Event Response io'
+        )
+          .split(' ')
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   prettier,
 );

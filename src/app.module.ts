@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import type { AppConfig } from './config/app-config.js';
 import { ChatModule } from './chat/chat.module.js';
 import { AppConfigModule } from './config/config.module.js';
+import { DemoModule } from './demo/demo.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
@@ -23,6 +24,8 @@ export class AppModule {
         RetrievalModule.forRoot(retrieval),
         HealthModule,
         ChatModule,
+        // The development sign-in exists only where the page is served.
+        ...(config.server.demoUi ? [DemoModule] : []),
       ],
     };
   }

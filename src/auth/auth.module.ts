@@ -28,6 +28,7 @@ import { SocketAuthenticator } from './socket-authenticator.js';
     }),
   ],
   providers: [SocketAuthenticator],
-  exports: [SocketAuthenticator],
+  // JwtModule: the demo's development sign-in signs with the same secret and options.
+  exports: [SocketAuthenticator, JwtModule],
 })
 export class AuthModule {}

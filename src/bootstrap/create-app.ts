@@ -1,8 +1,10 @@
 import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { allowsAnyOrigin } from '../config/cors-origins.js';
+import { serveDemoPage } from '../demo/serve-demo-page.js';
 import { jsonLogger } from '../logging/json-logger.js';
 import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
 import { RedisManager } from '../redis/redis.manager.js';
@@ -21,7 +23,11 @@ export async function createApp(
   { logger = jsonLogger(), retrieval }: CreateAppOptions = {},
 ): Promise<INestApplication> {
   // Failures during boot are thrown to the caller (main exits 1) instead of aborting the process.
-  const app = await NestFactory.create(AppModule.forRoot(config, retrieval), { abortOnError: false, logger });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, retrieval), {
+    abortOnError: false,
+    logger,
+  });
+  if (config.server.demoUi) serveDemoPage(app);
   const origins = config.security.corsOrigins;
   app.enableCors({ origin: allowsAnyOrigin(origins) ? true : origins, credentials: true });
   app.useWebSocketAdapter(new RedisIoAdapter(app, socketIoRedisAdapter(app.get(RedisManager)), origins));

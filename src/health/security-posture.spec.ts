@@ -10,6 +10,7 @@ const secure: AppConfig = {
     shutdownGraceMs: 10000,
     shutdownDrainDelayMs: 1000,
     maxHttpConnections: 10000,
+    demoUi: false,
   },
   redis: {
     enabled: true,

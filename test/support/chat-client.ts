@@ -132,7 +132,7 @@ export async function expectDeliveryAcross(
 export async function workerPidOf(
   redis: { client(): { hget(key: string, field: string): Promise<string | null>; disconnect(): void } },
   keyPrefix: string,
-  socket: ChatClient,
+  socket: Pick<ChatClient, 'id'>,
 ): Promise<number> {
   const observer = redis.client();
   try {

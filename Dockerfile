@@ -11,7 +11,9 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 m
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-web.mjs ./scripts/
 COPY src ./src
+COPY web ./web
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim

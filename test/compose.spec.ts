@@ -303,6 +303,14 @@ describe('compose.yaml', () => {
       expect(config.database.type).toBe('postgres');
       // What readiness reports as security_validated: a real secret, explicit origins, Redis with a password.
       expect(securityProblems(config)).toEqual([]);
+      // The page at :8080 is served, and its origin is allowed; production refuses its name sign-in.
+      expect(config.server.demoUi).toBe(true);
+      expect(config.security.corsOrigins).toEqual(['http://localhost:8080']);
+      expect(interpolated({ ...SECRETS, DEMO_UI: 'false' }).compose.services[name].environment).toMatchObject(
+        {
+          DEMO_UI: 'false',
+        },
+      );
       // Without the ollama profile, a plain chat; asked for, the assistant is on and the setup still valid.
       expect(config.ollama).toMatchObject({ assistantEnabled: false, required: false });
       const withOllama = interpolated({ ...SECRETS, ASSISTANT_ENABLED: 'true' }).compose.services[name];

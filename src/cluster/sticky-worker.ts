@@ -27,6 +27,25 @@ export function isStickyWorker(): boolean {
   return process.argv.includes(STICKY_WORKER_FLAG) && typeof process.send === 'function';
 }
 
+/** How long a worker lives on once its primary is gone, drain included (contract: within 5 s). */
+const ORPHAN_EXIT_MS = 4000;
+
+/**
+ * Call first thing in a forked worker: once the primary is gone (its IPC channel closes, whatever killed
+ * it, even during this worker's boot) the worker drains if it can and exits within ORPHAN_EXIT_MS. Workers
+ * run in process groups of their own, so no signal of the primary's reaches them.
+ */
+export function exitWhenPrimaryGoes(): void {
+  const leave = () => {
+    new Logger('StickyWorker').warn('The primary went away; shutting down');
+    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    // Booted, the graceful handler drains; still booting, no handler is installed and SIGTERM ends it.
+    process.kill(process.pid, 'SIGTERM');
+  };
+  if (!process.connected) return leave();
+  process.once('disconnect', leave);
+}
+
 /** Tells the primary this worker is draining (no new sessions); a no-op when not behind one. */
 export function notifyPrimaryDraining(): void {
   if (isStickyWorker() && process.connected)
@@ -35,12 +54,11 @@ export function notifyPrimaryDraining(): void {
 
 /**
  * Serves `httpServer` behind the primary on a loopback port (call after `app.init()`); resolves once the
- * primary knows the port. A worker whose primary goes away sends itself SIGTERM.
+ * primary knows the port.
  */
 export async function serveThroughPrimary(httpServer: HttpServer, engine: StickyEngine): Promise<void> {
   if (!isStickyWorker()) throw new Error('serveThroughPrimary: this process was not forked by runPrimary');
   if (httpServer.listening) throw new Error('serveThroughPrimary: the HTTP server must not listen yet');
-  const logger = new Logger('StickyWorker');
   const send = (message: WorkerMessage) => {
     // A failed send means the primary is gone; the 'disconnect' handler below takes over.
     if (process.connected) process.send!(message, undefined, {}, () => undefined);
@@ -84,11 +102,6 @@ export async function serveThroughPrimary(httpServer: HttpServer, engine: Sticky
     socket.emit('data', Buffer.from(message.head, 'base64'));
     socket.resume();
   };
-
-  process.once('disconnect', () => {
-    logger.warn('The primary went away; shutting down');
-    process.kill(process.pid, 'SIGTERM');
-  });
 
   // Longer than the primary's pool keeps idle connections, so it never reuses one closing here.
   httpServer.keepAliveTimeout = 65_000;

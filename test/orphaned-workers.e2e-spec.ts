@@ -1,0 +1,118 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { TEST_JWT_SECRET } from './support/chat-client.js';
+import { waitFor } from './support/ports.js';
+import { RedisServer } from './support/redis-server.js';
+import { ServiceProcess, stopAllServices } from './support/service.js';
+
+/**
+ * Contract §4: a worker whose primary dies at any moment, its own boot included, exits within 5 s.
+ * Workers run in process groups of their own (a SIGKILL of the primary never reaches them), so only
+ * their IPC channel tells them; these tests SIGKILL the primary at three moments and watch /proc.
+ */
+const ORPHAN_LIMIT_MS = 5000;
+
+let redis: RedisServer;
+
+/** `pid`'s state letter from /proc, or undefined once the process is gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    // "pid (comm) S ppid …": comm may hold spaces and parentheses, so read after the last ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Gone, or a zombie waiting for a reaper (it holds no port, connection or file any more). */
+const isGone = (pid: number) => ['Z', 'X', undefined].includes(stateOf(pid));
+
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && !isGone(Number(entry))) children.push(Number(entry));
+    } catch {
+      // It exited while the directory was read.
+    }
+  }
+  return children;
+}
+
+function launch(): Promise<ServiceProcess> {
+  return ServiceProcess.launch({
+    WORKERS: '4',
+    REDIS_ENABLED: 'true',
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: 'orphans',
+    JWT_SECRET: TEST_JWT_SECRET,
+  });
+}
+
+/** SIGKILLs the primary and returns how long the last of `workers` took to be gone. */
+async function killPrimaryAndTimeWorkers(service: ServiceProcess, workers: number[]): Promise<number> {
+  expect(workers.length).toBeGreaterThan(0);
+  const killedAt = Date.now();
+  service.child.kill('SIGKILL');
+  try {
+    await waitFor(() => workers.every(isGone), {
+      timeoutMs: ORPHAN_LIMIT_MS + 5000,
+      intervalMs: 50,
+      what: `workers ${workers.join(', ')} gone`,
+    });
+    return Date.now() - killedAt;
+  } finally {
+    // A failing run must not leave orphans behind (they would hold the output pipes and this suite).
+    for (const worker of workers.filter((w) => !isGone(w))) process.kill(worker, 'SIGKILL');
+    await service.stop();
+  }
+}
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+
+afterAll(async () => {
+  await stopAllServices();
+  await redis.stop();
+});
+
+describe('workers whose primary is SIGKILLed exit within 5 s', () => {
+  it('while they are still booting', async () => {
+    const service = await launch();
+    const pid = service.child.pid!;
+    const workers = await waitFor(() => (childrenOf(pid).length === 4 ? childrenOf(pid) : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 10,
+      what: '4 workers forked',
+    });
+    expect(service.workerPorts().size).toBe(0); // none has booted yet
+    expect(await killPrimaryAndTimeWorkers(service, workers)).toBeLessThan(ORPHAN_LIMIT_MS);
+  });
+
+  it('once they serve', async () => {
+    const service = await launch();
+    await waitFor(() => service.workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
+    const workers = [...service.workerPorts().keys()];
+    expect(await killPrimaryAndTimeWorkers(service, workers)).toBeLessThan(ORPHAN_LIMIT_MS);
+    expect(service.output).toContain('The primary went away; shutting down');
+  });
+
+  it('a replacement forked after a crash, killed with its primary during its boot', async () => {
+    const service = await launch();
+    await waitFor(() => service.workerPorts().size === 4, { timeoutMs: 60_000, what: '4 workers ready' });
+    const pid = service.child.pid!;
+    const [victim] = service.workerPorts().keys();
+    process.kill(victim, 'SIGKILL');
+    const replacement = await waitFor(
+      () => childrenOf(pid).find((child) => !service.workerPorts().has(child) && child !== victim),
+      { timeoutMs: 10_000, intervalMs: 10, what: 'a replacement forked' },
+    );
+    expect(await killPrimaryAndTimeWorkers(service, [...childrenOf(pid), replacement])).toBeLessThan(
+      ORPHAN_LIMIT_MS,
+    );
+  });
+});

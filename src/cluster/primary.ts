@@ -14,6 +14,8 @@ import { limitClientConnections } from '../common/http-limits.js';
 import { WorkerProxy, proxyConnectionCap } from './primary-proxy.js';
 import { handOverUpgrade } from './upgrade-handoff.js';
 import { answerWithoutWorker, serveClusterMetrics } from './local-answers.js';
+import { answerJson, isRead } from '../common/plain-http.js';
+import { StartupGate } from './startup-gate.js';
 import { closeProbeServer, startProbeServer } from '../common/probe-server.js';
 import { isMetricsPath } from './proxy-headers.js';
 import type { WorkerMessage } from './sticky-protocol.js';
@@ -46,6 +48,7 @@ class StickyPrimary {
   private readonly metrics: ClusterMetrics;
   /** `/api/ready` while no worker listens; computed once, as the configuration cannot change. */
   private readonly unready: ReadinessReport;
+  private readonly startup: StartupGate;
 
   constructor(
     private readonly config: AppConfig,
@@ -53,6 +56,7 @@ class StickyPrimary {
   ) {
     this.metrics = new ClusterMetrics(config.server.workers);
     this.unready = readinessWithoutWorker(config);
+    this.startup = new StartupGate(config.server.workers);
     this.workers = new WorkerSupervisor({
       count: config.server.workers,
       entry: options.workerEntry ?? process.argv[1],
@@ -93,6 +97,7 @@ class StickyPrimary {
     switch (message.type) {
       case 'sticky:listening':
         this.router.addWorker(worker.id);
+        this.startup.booted(worker.slot);
         if (this.workers.isStopping) this.router.drain(worker.id); // came up after SIGTERM: no new sessions
         this.logger.log(
           `Worker ${worker.child.pid} ready on 127.0.0.1:${message.port} (worker #${worker.id})`,
@@ -156,6 +161,9 @@ class StickyPrimary {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === 'GET' && isMetricsPath(req.url)) {
       return void serveClusterMetrics(res, this.metrics, this.workers.ready(), this.logger);
+    }
+    if (!this.startup.isOpen && isRead(req, '/api/ready')) {
+      return answerJson(req, res, 503, readinessWithoutWorker(this.config, this.startup.waitingFor));
     }
     // No session to open (health, readiness, an unknown sid): a draining worker still answers.
     const { worker, reservation } = this.route(req.url, true);

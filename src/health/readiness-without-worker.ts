@@ -5,6 +5,7 @@ import { securityDetail, securityProblems } from './security-posture.js';
 /** `/api/ready` with no worker: all checks false (docs/decisions/0008-readiness-without-a-worker.md). */
 export function readinessWithoutWorker(
   config: Pick<AppConfig, 'security' | 'redis' | 'server'>,
+  message = 'No worker is ready (starting, or restarting after a crash)',
 ): ReadinessReport {
   const security = securityProblems(config);
   return {
@@ -17,7 +18,7 @@ export function readinessWithoutWorker(
       workers: {
         status: 'down',
         latency_ms: 0,
-        message: 'No worker is ready (starting, or restarting after a crash)',
+        message,
       },
       security: securityDetail(security),
     },

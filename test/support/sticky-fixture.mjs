@@ -1,19 +1,25 @@
 // A stand-in for the service in the sticky routing tests: run directly it is the primary (the built
 // `runPrimary` from dist/), forked by that primary (`isStickyWorker()`) it is a worker with a plain
 // http.Server and a Socket.IO server that say which process served them, joined through
-// `serveThroughPrimary` exactly as the real worker joins. Plain ESM so it runs without a compile step
-// (`npm test` builds dist/ first).
+// `exitWhenPrimaryGoes` and `serveThroughPrimary` exactly as the real worker joins. Plain ESM so it
+// runs without a compile step (`npm test` builds dist/ first).
 //
 // Environment: PORT, WORKERS, SHUTDOWN_GRACE_MS; STICKY_FIXTURE_MODE=crash-at-boot (workers exit 3 at
 // once) or ignore-sigterm (workers never exit on SIGTERM).
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { runPrimary } from '../../dist/cluster/primary.js';
-import { isStickyWorker, serveThroughPrimary } from '../../dist/cluster/sticky-worker.js';
+import {
+  exitWhenPrimaryGoes,
+  isStickyWorker,
+  serveThroughPrimary,
+} from '../../dist/cluster/sticky-worker.js';
 
 const mode = process.env.STICKY_FIXTURE_MODE ?? '';
 
 async function worker() {
+  // As src/main.ts does first in a worker: no orphan outlives its primary.
+  exitWhenPrimaryGoes();
   if (mode === 'crash-at-boot') process.exit(3);
   const httpServer = createServer((req, res) => {
     if (req.url === '/pid')

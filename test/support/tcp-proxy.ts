@@ -7,15 +7,20 @@ interface Link {
   /** What the client sent first (ioredis names itself with CLIENT SETNAME right after connecting). */
   hello: string;
   frozen: boolean;
+  /** Bytes held while the whole proxy is stalled, in order, delivered on `resume`. */
+  held: { to: Socket; chunk: Buffer }[];
 }
 
 /**
  * A TCP proxy in front of a real server that can make chosen connections half-open: `freeze` stops
  * forwarding on them in both directions while both sockets stay open, as a dead NAT entry or a
- * silently dropped route would. Connections opened afterwards are forwarded normally.
+ * silently dropped route would. Connections opened afterwards are forwarded normally. `stall` does it
+ * to every connection, new ones included, as a network partition does; `resume` heals it and, as TCP
+ * retransmission would, delivers what was sent meanwhile.
  */
 export class TcpProxy {
   private readonly links = new Set<Link>();
+  private stalled = false;
   private readonly server: Server;
 
   private constructor(
@@ -25,15 +30,17 @@ export class TcpProxy {
   ) {
     this.server = createServer((client) => {
       const upstream = connect(targetPort, targetHost);
-      const link: Link = { client, upstream, hello: '', frozen: false };
+      const link: Link = { client, upstream, hello: '', frozen: false, held: [] };
       this.links.add(link);
+      const forward = (to: Socket, chunk: Buffer) => {
+        if (this.stalled) link.held.push({ to, chunk });
+        else if (!link.frozen) to.write(chunk);
+      };
       client.on('data', (chunk: Buffer) => {
         if (link.hello.length < 512) link.hello += chunk.toString('latin1');
-        if (!link.frozen) upstream.write(chunk);
+        forward(upstream, chunk);
       });
-      upstream.on('data', (chunk: Buffer) => {
-        if (!link.frozen) client.write(chunk);
-      });
+      upstream.on('data', (chunk: Buffer) => forward(client, chunk));
       const close = () => {
         this.links.delete(link);
         client.destroy();
@@ -60,6 +67,19 @@ export class TcpProxy {
       }
     }
     return frozen;
+  }
+
+  /** Every connection, open or opened from now on, stops forwarding; nothing is closed or refused. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Forwarding resumes, starting with every byte held since `stall`, in order. */
+  resume(): void {
+    this.stalled = false;
+    for (const link of this.links) {
+      for (const { to, chunk } of link.held.splice(0)) if (!link.frozen) to.write(chunk);
+    }
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,7 @@ export class HaProxy {
     child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
   }
 
-  static async start(app1Port: number, app2Port: number): Promise<HaProxy> {
+  static async start(app1Port: number, app2Port: number, { maxConnections = 2000 } = {}): Promise<HaProxy> {
     const port = await freePort();
     const child = spawn('haproxy', ['-db', '-f', CONFIG], {
       env: {
@@ -28,7 +28,7 @@ export class HaProxy {
         APP1_ADDR: `127.0.0.1:${app1Port}`,
         APP2_ADDR: `127.0.0.1:${app2Port}`,
         // Within this machine's descriptor limit (the file's default is sized for compose).
-        HAPROXY_MAXCONN: '2000',
+        HAPROXY_MAXCONN: String(maxConnections),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -16,6 +16,11 @@ export function sessionPattern(prefix: string): string {
   return `${prefix}:session:*`;
 }
 
+/** Held (SET NX PX) by the one worker sweeping the session hashes of dead workers this round. */
+export function sessionSweepLockKey(prefix: string): string {
+  return `${prefix}:session-sweep`;
+}
+
 /** A live worker's registry hash (`WorkerRecord`), expiring WORKER_TTL_SECONDS after its last refresh. */
 export function workerKey(prefix: string, instance: string, pid: number | string): string {
   return `${prefix}:worker:${instance}:${pid}`;

@@ -1,12 +1,15 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { sessionKey, sessionPattern, userSocketsKey } from '../redis/redis-keys.js';
 import { countKeys } from '../redis/redis-scan.js';
+import { sweepOrphanedSessions } from './orphaned-sessions.js';
 import { RedisManager } from '../redis/redis.manager.js';
 import { type SessionRecord, SessionStore } from './session.store.js';
 
 /** A user's socket slot lapses this long after its last refresh (a crashed worker's slots free themselves). */
 const SLOT_TTL_MS = 30_000;
 const SLOT_REFRESH_MS = SLOT_TTL_MS / 3;
+/** A dead worker's session hashes go within about this long after its registry entry lapsed. */
+const ORPHAN_SWEEP_MS = 60_000;
 
 /**
  * Drops the user's lapsed slots, then admits the sid unless all are taken, atomically. KEYS[1] the slot
@@ -32,6 +35,7 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
   private readonly ttl: number;
   private readonly refresher: NodeJS.Timeout;
   private readonly slotRefresher: NodeJS.Timeout;
+  private readonly orphanSweeper: NodeJS.Timeout;
   private failing = false;
 
   constructor(
@@ -45,6 +49,9 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
     this.refresher.unref();
     this.slotRefresher = setInterval(() => void this.refreshSlots(), SLOT_REFRESH_MS);
     this.slotRefresher.unref();
+    // Jittered, and behind a lock: one worker of the whole deployment sweeps per period.
+    this.orphanSweeper = setInterval(() => void this.sweepOrphans(), ORPHAN_SWEEP_MS + Math.random() * 5000);
+    this.orphanSweeper.unref();
   }
 
   async admit(userId: string, sid: string): Promise<boolean> {
@@ -119,6 +126,16 @@ export class RedisSessionStore extends SessionStore implements OnModuleDestroy {
   onModuleDestroy(): void {
     clearInterval(this.refresher);
     clearInterval(this.slotRefresher);
+    clearInterval(this.orphanSweeper);
+  }
+
+  private async sweepOrphans(): Promise<void> {
+    await this.attempt('sweep', async () => {
+      const deleted = await sweepOrphanedSessions(this.client, this.redis.config.keyPrefix, {
+        lockMs: ORPHAN_SWEEP_MS - 10_000,
+      });
+      if (deleted > 0) this.logger.log(`Removed ${deleted} session hashes of workers that are gone`);
+    });
   }
 
   /**

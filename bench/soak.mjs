@@ -43,6 +43,7 @@ const children = [];
 const kill = () => children.forEach((child) => child.exitCode === null && child.kill('SIGKILL'));
 process.on('exit', kill);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 function start(command, args, env, cwd) {
   const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' });

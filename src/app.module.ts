@@ -8,6 +8,7 @@ import { ENTITIES } from './entities.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { ServiceApiModule } from './service-api/service-api.module.js';
 import { RetrievalModule, type RetrievalModuleOptions } from './retrieval/retrieval.module.js';
 
 @Module({})
@@ -24,6 +25,7 @@ export class AppModule {
         RetrievalModule.forRoot(retrieval),
         HealthModule,
         ChatModule,
+        ServiceApiModule,
         // The development sign-in exists only where the page is served.
         ...(config.server.demoUi ? [DemoModule] : []),
       ],

@@ -6,16 +6,32 @@ interface ChatClaims {
   sub?: unknown;
   name?: unknown;
   exp?: unknown;
+  scope?: unknown;
 }
 
-class AuthenticationError extends Error {}
+export class AuthenticationError extends Error {}
+
+/** A valid token without `"scope": "service"`: a user's, which may not act as a service. */
+export class NotAServiceTokenError extends Error {}
 
 /** Verifies handshake tokens: HS256 only (no `alg: none`, no RS/HS confusion), with `sub` and `exp`. */
 @Injectable()
 export class SocketAuthenticator {
   constructor(private readonly jwt: JwtService) {}
 
+  /** A service's token (HTTP API): valid as any token, and carrying `"scope": "service"`. */
+  verifyService(token: unknown): { serviceId: string } {
+    const { user, scope } = this.verifyClaims(token);
+    if (scope !== 'service') throw new NotAServiceTokenError('not a service token');
+    return { serviceId: user.id };
+  }
+
   verify(token: unknown): { user: AuthUser; expiresAt: number } {
+    const { user, expiresAt } = this.verifyClaims(token);
+    return { user, expiresAt };
+  }
+
+  private verifyClaims(token: unknown): { user: AuthUser; expiresAt: number; scope: unknown } {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
       throw new AuthenticationError('missing token');
     }
@@ -25,11 +41,11 @@ export class SocketAuthenticator {
     } catch (error) {
       throw new AuthenticationError((error as Error).message);
     }
-    const { sub, name, exp } = claims;
+    const { sub, name, exp, scope } = claims;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128)
       throw new AuthenticationError('bad sub');
     if (typeof exp !== 'number') throw new AuthenticationError('no exp');
     const displayName = typeof name === 'string' && name.trim().length > 0 ? name.trim().slice(0, 100) : sub;
-    return { user: { id: sub, name: displayName }, expiresAt: exp };
+    return { user: { id: sub, name: displayName }, expiresAt: exp, scope };
   }
 }

@@ -1,10 +1,12 @@
 import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { allowsAnyOrigin } from '../config/cors-origins.js';
 import { serveDemoPage } from '../demo/serve-demo-page.js';
+import { HttpErrorFilter } from '../service-api/http-error.filter.js';
+import { serveOpenApi } from '../service-api/openapi.js';
 import { jsonLogger } from '../logging/json-logger.js';
 import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
 import { RedisManager } from '../redis/redis.manager.js';
@@ -28,6 +30,9 @@ export async function createApp(
     logger,
   });
   if (config.server.demoUi) serveDemoPage(app);
+  app.useGlobalFilters(new HttpErrorFilter(app.get(HttpAdapterHost).httpAdapter));
+  // The API's description is for the teams building against it, not for the public.
+  if (config.server.nodeEnv !== 'production') serveOpenApi(app);
   const origins = config.security.corsOrigins;
   app.enableCors({ origin: allowsAnyOrigin(origins) ? true : origins, credentials: true });
   app.useWebSocketAdapter(new RedisIoAdapter(app, socketIoRedisAdapter(app.get(RedisManager)), origins));

@@ -34,6 +34,7 @@ import { StaleAnswerSweeper } from './stale-answer.sweeper.js';
     { provide: EVENT_LIMITER, inject: [RedisManager], useFactory: eventLimiterFor },
     StaleAnswerSweeper,
   ],
-  exports: [ChatEmitter],
+  // ChatService: the HTTP API (src/service-api) posts through the same rules and broadcast.
+  exports: [ChatEmitter, ChatService],
 })
 export class ChatModule {}

@@ -8,6 +8,7 @@ import { AnswerProgressStore, MemoryAnswerProgressStore } from './answer-progres
 import { ChatError } from './chat.error.js';
 import { ChatRateLimiter, EVENT_LIMITER } from './chat-rate-limiter.js';
 import { ChatService } from './chat.service.js';
+import { ChatEmitter } from './chat-emitter.js';
 
 const alice: AuthUser = { id: 'alice', name: 'Alice' };
 const mallory: AuthUser = { id: 'mallory', name: 'Mallory' };
@@ -90,6 +91,8 @@ describe('ChatService', () => {
         { provide: EVENT_LIMITER, useValue: new RateLimiterMemory({ points: POINTS, duration: 30 }) },
         { provide: ConversationsService, useValue: conversations },
         { provide: AnswerProgressStore, useClass: MemoryAnswerProgressStore },
+        // Not attached to a namespace: these tests look at what is stored and refused, not broadcast.
+        ChatEmitter,
       ],
     }).compile();
     service = moduleRef.get(ChatService);

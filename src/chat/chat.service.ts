@@ -7,6 +7,8 @@ import { ChatError } from './chat.error.js';
 import type { AuthUser } from '../auth/auth-user.js';
 import type { ConversationView, MessageView } from '../conversations/message.view.js';
 import { ChatRateLimiter } from './chat-rate-limiter.js';
+import { ChatEmitter } from './chat-emitter.js';
+import type { PostMessageDto } from './dto/post-message.dto.js';
 import type { CreateConversationDto } from './dto/create-conversation.dto.js';
 import type { SendMessageDto } from './dto/send-message.dto.js';
 
@@ -22,6 +24,7 @@ export class ChatService {
     private readonly conversations: ConversationsService,
     private readonly rateLimiter: ChatRateLimiter,
     private readonly progress: AnswerProgressStore,
+    private readonly emitter: ChatEmitter,
   ) {}
 
   async createConversation(user: AuthUser, dto: CreateConversationDto): Promise<ConversationView> {
@@ -81,6 +84,32 @@ export class ChatService {
       clientMessageId: dto.clientMessageId,
     });
     return { message: toMessageView(message), duplicate };
+  }
+
+  /**
+   * A message from another service (the HTTP API): stored like a user's and broadcast to the room on
+   * every worker and instance, never answered. `authorId` defaults to the service's own id, `role` to
+   * assistant; a repeated clientMessageId returns the first message without a second broadcast.
+   */
+  async postFromService(
+    serviceId: string,
+    conversationId: string,
+    dto: PostMessageDto,
+  ): Promise<{ message: MessageView; duplicate: boolean }> {
+    await this.rateLimiter.consume(`service:${serviceId}`);
+    if (!(await this.conversations.exists(conversationId)))
+      throw new ChatError('NOT_FOUND', 'No conversation with this id');
+    const { message, duplicate } = await this.conversations.append({
+      conversationId,
+      authorId: dto.authorId ?? serviceId,
+      role: dto.role ?? 'assistant',
+      content: dto.content,
+      status: 'complete',
+      clientMessageId: dto.clientMessageId,
+    });
+    const view = toMessageView(message);
+    if (!duplicate) this.emitter.messageNew(view);
+    return { message: view, duplicate };
   }
 
   /** FORBIDDEN unless a member; an unknown conversation answers the same, so ids cannot be probed. */

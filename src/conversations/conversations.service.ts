@@ -59,6 +59,10 @@ export class ConversationsService implements OnModuleDestroy {
     return { id, title: title ?? null, memberIds: members };
   }
 
+  async exists(conversationId: string): Promise<boolean> {
+    return this.dataSource.getRepository(Conversation).existsBy({ id: conversationId });
+  }
+
   async isMember(conversationId: string, userId: string): Promise<boolean> {
     return this.dataSource.getRepository(ConversationMember).existsBy({ conversationId, userId });
   }

@@ -1,19 +1,10 @@
-import { IsOptional, IsString, Length, Matches, MaxLength, NotContains } from 'class-validator';
 import { ConversationRefDto } from './conversation-ref.dto.js';
-
-const MAX_CONTENT_LENGTH = 8000;
+import { IsClientMessageId, IsMessageContent } from './message-fields.js';
 
 export class SendMessageDto extends ConversationRefDto {
-  @IsString({ message: 'content must be a string' })
-  @MaxLength(MAX_CONTENT_LENGTH, { message: `content must be at most ${MAX_CONTENT_LENGTH} characters` })
-  @Matches(/\S/, { message: 'content must not be empty' })
-  // PostgreSQL text cannot hold U+0000: refused here, for either database, with a clear error.
-  @NotContains('\u0000', { message: 'content must not contain NUL characters' })
+  @IsMessageContent()
   content!: string;
 
-  /** The client's idempotency key: a retry with the same key returns the first message. */
-  @IsOptional()
-  @IsString({ message: 'clientMessageId must be a string' })
-  @Length(1, 128, { message: 'clientMessageId must be 1 to 128 characters' })
+  @IsClientMessageId()
   clientMessageId?: string;
 }

@@ -15,8 +15,7 @@ interface SignInAnswer {
   userId?: string;
   name?: string;
   expiresAt?: number;
-  code?: string;
-  message?: string;
+  error?: { code: string; message: string };
 }
 
 async function signIn(
@@ -79,7 +78,7 @@ describe('DEMO_UI on (the default outside production)', () => {
   ])('answers 400 VALIDATION_FAILED to %j', async (body) => {
     const answer = await signIn(service, body);
     expect(answer.status).toBe(400);
-    expect(answer.body.code).toBe('VALIDATION_FAILED');
+    expect(answer.body.error?.code).toBe('VALIDATION_FAILED');
   });
 });
 
@@ -97,8 +96,7 @@ describe('NODE_ENV=production', () => {
     const answer = await signIn(service, { name: 'mallory' });
     expect(answer.status).toBe(403);
     expect(answer.body).toEqual({
-      code: 'FORBIDDEN',
-      message: expect.stringContaining('NODE_ENV=production'),
+      error: { code: 'FORBIDDEN', message: expect.stringContaining('NODE_ENV=production') },
     });
     await service.stop();
   });

@@ -49,9 +49,11 @@ export class DevSignInController {
   signIn(@Body() body: unknown): DevToken {
     if (this.config.get('server', { infer: true }).nodeEnv === 'production') {
       throw new ForbiddenException({
-        code: 'FORBIDDEN',
-        message:
-          'Development sign-in is off when NODE_ENV=production: use a token from your identity provider',
+        error: {
+          code: 'FORBIDDEN',
+          message:
+            'Development sign-in is off when NODE_ENV=production: use a token from your identity provider',
+        },
       });
     }
     const raw = (body as { name?: unknown } | undefined)?.name;
@@ -59,8 +61,10 @@ export class DevSignInController {
     const userId = userIdFor(name);
     if (name.length === 0 || name.length > MAX_NAME_LENGTH || userId.length === 0) {
       throw new BadRequestException({
-        code: 'VALIDATION_FAILED',
-        message: `name must be 1-${MAX_NAME_LENGTH} characters with at least one letter or digit`,
+        error: {
+          code: 'VALIDATION_FAILED',
+          message: `name must be 1-${MAX_NAME_LENGTH} characters with at least one letter or digit`,
+        },
       });
     }
     const expiresAt = Math.floor(Date.now() / 1000) + DEV_TOKEN_TTL_SECONDS;

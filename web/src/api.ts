@@ -30,7 +30,9 @@ export async function fetchToken(name: string): Promise<SignInResult> {
     };
     return { ok: true, session };
   }
-  const serverMessage = typeof body.message === 'string' ? body.message : '';
+  // Refusals are `{ error: { code, message } }`, as on every API of the service.
+  const refusal = body.error as { message?: unknown } | undefined;
+  const serverMessage = typeof refusal?.message === 'string' ? refusal.message : '';
   if (response.status === 404) {
     return {
       ok: false,

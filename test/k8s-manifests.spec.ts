@@ -349,7 +349,13 @@ describe('config/k8s manifests', () => {
       expect(configKeys.filter((key) => secretKeys.includes(key))).toEqual([]);
       expect([...configKeys, ...secretKeys].sort()).toEqual([...variables].sort());
       expect(Object.keys(secret.data ?? {})).toEqual([]); // stringData only: a readable template
-      expect(secretKeys.sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'REDIS_URL']);
+      expect(secretKeys.sort()).toEqual([
+        'ADMIN_UI_PASSWORD_HASH',
+        'ADMIN_UI_USERNAME',
+        'DATABASE_URL',
+        'JWT_SECRET',
+        'REDIS_URL',
+      ]);
     });
 
     it('every value is a string, as ConfigMap data and Secret stringData must be', () => {

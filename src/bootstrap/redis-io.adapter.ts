@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { INestApplicationContext } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { isObservable, type Observable, type Subscription } from 'rxjs';
@@ -8,6 +9,9 @@ import { SocketMetrics } from '../metrics/socket-metrics.js';
 import { allowsAnyOrigin } from '../config/cors-origins.js';
 import type { SocketIoAdapterConstructor } from '../redis/socket-io-redis-adapter.js';
 import { MAX_FRAME_BYTES } from '../common/frame-limit.js';
+import { instrumentAdminUi } from '../admin-ui/admin-ui.js';
+import type { AppConfig } from '../config/app-config.js';
+import { RedisManager } from '../redis/redis.manager.js';
 
 /** Closes an Engine.IO session not in a namespace by then (Socket.IO's default: 45 s). */
 const NAMESPACE_CONNECT_TIMEOUT_MS = 10_000;
@@ -43,6 +47,10 @@ export class RedisIoAdapter extends IoAdapter {
     if (this.redisAdapter) server.adapter(this.redisAdapter);
     // After the adapter is set: the metrics hook creates the /chat namespace, and with it its adapter.
     this.app.get(SocketMetrics).instrument(server);
+    // Also after the adapter, so /admin broadcasts and fetchSockets() reach every worker and instance.
+    // The Origin check above applies to its handshakes too; /chat's token middleware does not.
+    const adminUi = this.app.get(ConfigService<AppConfig, true>).get('adminUi', { infer: true });
+    if (adminUi) instrumentAdminUi(server, adminUi, this.app.get(RedisManager));
     return server;
   }
 

@@ -64,6 +64,17 @@ export interface SecurityConfig {
   maxConnectionsPerUser: number;
 }
 
+/** The Socket.IO admin UI (`@socket.io/admin-ui`); absent when ADMIN_UI_USERNAME/ADMIN_UI_PASSWORD_HASH are unset. */
+export interface AdminUiConfig {
+  username: string;
+  /** bcrypt; a secret all the same (it can be brute-forced offline): never logged. */
+  passwordHash: string;
+  /** No join, leave or disconnect from the UI (ADMIN_UI_READONLY, default true). */
+  readonly: boolean;
+  /** `production` (NODE_ENV=production): server stats only; `development`: every socket and event too. */
+  mode: 'production' | 'development';
+}
+
 export interface AppConfig {
   server: ServerConfig;
   redis: RedisConfig;
@@ -71,4 +82,5 @@ export interface AppConfig {
   ollama: OllamaConfig;
   storage: StorageConfig;
   security: SecurityConfig;
+  adminUi?: AdminUiConfig;
 }

@@ -98,3 +98,16 @@ export const IfSet = (check: (value: string) => boolean, message: string) =>
 
 export const redisOn = (env: ConvertedEnv) => env.REDIS_ENABLED === true;
 export const isProduction = (env: ConvertedEnv) => env.NODE_ENV === 'production';
+
+/** `$2a$`, `$2b$` or `$2y$`, a two-digit cost, then 22 characters of salt and 31 of hash (bcrypt's base64). */
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+/** Below 10 a stolen hash is cheap to crack; above 14 every login attempt costs a worker seconds of CPU. */
+export const BCRYPT_COST = { min: 10, max: 14 } as const;
+
+export const isBcryptHash = (value: string) => BCRYPT_HASH.test(value);
+
+/** The cost of a well-formed bcrypt hash, else undefined. */
+export const bcryptCost = (value: string) => {
+  const cost = BCRYPT_HASH.exec(value)?.[1];
+  return cost === undefined ? undefined : Number(cost);
+};

@@ -1,9 +1,12 @@
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, Matches, Max, Min, MinLength } from 'class-validator';
 import {
+  BCRYPT_COST,
   IfSet,
   ORIGIN_LIST,
   Rule,
+  bcryptCost,
+  isBcryptHash,
   isHostPortList,
   isOllamaUrl,
   isPlaceholderSecret,
@@ -219,4 +222,35 @@ export class EnvironmentVariables {
   )
   @Rule((v, env) => v === undefined || v !== env.PORT, '$property must differ from PORT')
   PROBE_PORT?: number;
+
+  // The Socket.IO admin UI on /admin: on only with both the login and the bcrypt hash, so it never
+  // runs without authentication, in production or anywhere else.
+  @Transform(toTrimmed)
+  @IfSet((v) => v.length >= 1 && v.length <= 128, '$property must be 1-128 characters')
+  @Rule(
+    (v, env) => v !== undefined || env.ADMIN_UI_PASSWORD_HASH === undefined,
+    '$property is required when ADMIN_UI_PASSWORD_HASH is set: the admin UI needs both',
+  )
+  ADMIN_UI_USERNAME?: string;
+
+  /** A bcrypt hash, never the password: the value is a secret all the same, so no message quotes it. */
+  @Transform(toTrimmed)
+  @IfSet(
+    isBcryptHash,
+    '$property must be a bcrypt hash: $2a$, $2b$ or $2y$, a two-digit cost, $, then 53 characters of ./A-Za-z0-9',
+  )
+  @IfSet((v) => {
+    const cost = bcryptCost(v);
+    return cost === undefined || (cost >= BCRYPT_COST.min && cost <= BCRYPT_COST.max);
+  }, `$property must have a bcrypt cost from ${BCRYPT_COST.min} to ${BCRYPT_COST.max}`)
+  @Rule(
+    (v, env) => v !== undefined || env.ADMIN_UI_USERNAME === undefined,
+    '$property is required when ADMIN_UI_USERNAME is set: the admin UI needs both',
+  )
+  ADMIN_UI_PASSWORD_HASH?: string;
+
+  /** false lets the admin UI make sockets join, leave and disconnect; the default only watches. */
+  @Transform(toBoolean)
+  @IsBoolean({ message: '$property must be a boolean (true/false/1/0)' })
+  ADMIN_UI_READONLY = true;
 }

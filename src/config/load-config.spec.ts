@@ -9,6 +9,8 @@ const SECRET = 'a-production-secret-of-at-least-32-chars!';
 const REDIS_URL_RULE =
   'REDIS_URL must be a redis:// or rediss:// URL with a host, a port from 1 to 65535 and no path, query ' +
   'or fragment (the database goes in REDIS_DB; percent-encode @ : / # ? in a password)';
+const ADMIN_HASH = '$2b$10$heqvAkYMez.Va6Et2uXInOnkCT6/uQj1brkrbyG3LpopDklcq7ZOS'; // "changeit", cost 10
+const adminLogin = (hash = ADMIN_HASH) => ({ ADMIN_UI_USERNAME: 'admin', ADMIN_UI_PASSWORD_HASH: hash });
 const OLLAMA_URL_RULE =
   'OLLAMA_URL must be an http:// or https:// URL with a host, a port from 1 to 65535 and no credentials, ' +
   'query or fragment';
@@ -263,5 +265,35 @@ describe('loadConfig', () => {
       REDIS_URL: 'redis://127.0.0.1:6379',
     });
     expect(config.server.workers).toBeGreaterThanOrEqual(1);
+  });
+
+  it('turns the admin UI on with both ADMIN_UI_USERNAME and a bcrypt hash, read-only unless told', () => {
+    expect(loadConfig(base).adminUi).toBeUndefined();
+    const on = { username: 'admin', passwordHash: ADMIN_HASH, readonly: true, mode: 'development' };
+    expect(loadConfig({ ...base, ...adminLogin(), ADMIN_UI_USERNAME: ' admin ' }).adminUi).toEqual(on);
+    const production = { NODE_ENV: 'production', JWT_SECRET: SECRET, CORS_ORIGINS: 'https://a.example.com' };
+    const writable = { ...base, ...production, ...adminLogin(), ADMIN_UI_READONLY: 'false' };
+    expect(loadConfig(writable).adminUi).toEqual({ ...on, readonly: false, mode: 'production' });
+    // Production refuses half a login as everywhere: the admin UI never runs without authentication.
+    expect(problemsOf({ ...production, ADMIN_UI_PASSWORD_HASH: ADMIN_HASH })).toEqual([
+      'ADMIN_UI_USERNAME is required when ADMIN_UI_PASSWORD_HASH is set: the admin UI needs both',
+    ]);
+    expect(problemsOf({ ADMIN_UI_USERNAME: 'admin' })).toEqual([
+      'ADMIN_UI_PASSWORD_HASH is required when ADMIN_UI_USERNAME is set: the admin UI needs both',
+    ]);
+  });
+
+  it('refuses a malformed or weak admin UI hash without quoting it, and accepts $2a$, $2b$ and $2y$', () => {
+    for (const hash of ['secret-password', ADMIN_HASH.slice(0, -1), ADMIN_HASH.replace('$2b$', '$2x$')]) {
+      const problems = problemsOf(adminLogin(hash));
+      expect(problems).toEqual([expect.stringMatching(/^ADMIN_UI_PASSWORD_HASH must be a bcrypt hash: /)]);
+      expect(problems.join('\n')).not.toContain(hash);
+    }
+    for (const cost of ['$04$', '$15$'])
+      expect(problemsOf(adminLogin(ADMIN_HASH.replace('$10$', cost)))).toEqual([
+        'ADMIN_UI_PASSWORD_HASH must have a bcrypt cost from 10 to 14',
+      ]);
+    for (const prefix of ['$2a$', '$2y$'])
+      expect(problemsOf(adminLogin(ADMIN_HASH.replace('$2b$', prefix)))).toEqual([]);
   });
 });

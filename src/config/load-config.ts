@@ -96,6 +96,16 @@ export function loadConfig(environment: NodeJS.ProcessEnv): AppConfig {
       corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((origin) => origin.trim()) : [],
       maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
     },
+    // Validation guarantees both or neither.
+    ...(env.ADMIN_UI_USERNAME !== undefined &&
+      env.ADMIN_UI_PASSWORD_HASH !== undefined && {
+        adminUi: {
+          username: env.ADMIN_UI_USERNAME,
+          passwordHash: env.ADMIN_UI_PASSWORD_HASH,
+          readonly: env.ADMIN_UI_READONLY,
+          mode: env.NODE_ENV === 'production' ? 'production' : 'development',
+        },
+      }),
   };
 }
 

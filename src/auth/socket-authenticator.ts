@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { AuthUser } from './auth-user.js';
+import { ChatAuthenticator, type VerifiedToken } from './chat-authenticator.js';
 
 interface ChatClaims {
   sub?: unknown;
@@ -16,8 +17,10 @@ export class NotAServiceTokenError extends Error {}
 
 /** Verifies handshake tokens: HS256 only (no `alg: none`, no RS/HS confusion), with `sub` and `exp`. */
 @Injectable()
-export class SocketAuthenticator {
-  constructor(private readonly jwt: JwtService) {}
+export class SocketAuthenticator extends ChatAuthenticator {
+  constructor(private readonly jwt: JwtService) {
+    super();
+  }
 
   /** A service's token (HTTP API): valid as any token, and carrying `"scope": "service"`. */
   verifyService(token: unknown): { serviceId: string } {
@@ -26,7 +29,7 @@ export class SocketAuthenticator {
     return { serviceId: user.id };
   }
 
-  verify(token: unknown): { user: AuthUser; expiresAt: number } {
+  verify(token: unknown): VerifiedToken {
     const { user, expiresAt } = this.verifyClaims(token);
     return { user, expiresAt };
   }

@@ -5,13 +5,11 @@ import { AppModule } from '../app.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { allowsAnyOrigin } from '../config/cors-origins.js';
 import { serveDemoPage } from '../demo/serve-demo-page.js';
+import { useChatWebSockets } from './use-chat-websockets.js';
 import { HttpErrorFilter } from '../service-api/http-error.filter.js';
 import { serveOpenApi } from '../service-api/openapi.js';
 import { jsonLogger } from '../logging/json-logger.js';
 import type { RetrievalModuleOptions } from '../retrieval/retrieval.module.js';
-import { RedisManager } from '../redis/redis.manager.js';
-import { socketIoRedisAdapter } from '../redis/socket-io-redis-adapter.js';
-import { RedisIoAdapter } from './redis-io.adapter.js';
 
 /** Assembles the Nest app without listening; `main.ts` and the tests both use it. */
 export interface CreateAppOptions extends Pick<NestApplicationOptions, 'logger'> {
@@ -35,6 +33,6 @@ export async function createApp(
   if (config.server.nodeEnv !== 'production') serveOpenApi(app);
   const origins = config.security.corsOrigins;
   app.enableCors({ origin: allowsAnyOrigin(origins) ? true : origins, credentials: true });
-  app.useWebSocketAdapter(new RedisIoAdapter(app, socketIoRedisAdapter(app.get(RedisManager)), origins));
+  useChatWebSockets(app);
   return app;
 }

@@ -9,7 +9,7 @@ import {
   SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import { SocketAuthenticator } from '../auth/socket-authenticator.js';
+import { ChatAuthenticator, type VerifiedToken } from '../auth/chat-authenticator.js';
 import { socketLogFields } from '../logging/socket-log-fields.js';
 import { PubsubCanary } from '../redis/pubsub-canary.js';
 import { CHAT_NAMESPACE } from '../redis/redis-keys.js';
@@ -44,7 +44,7 @@ export class ChatGateway
 
   constructor(
     private readonly chat: ChatService,
-    private readonly authenticator: SocketAuthenticator,
+    private readonly authenticator: ChatAuthenticator,
     private readonly sessions: SessionStore,
     private readonly answers: AnswerService,
     private readonly emitter: ChatEmitter,
@@ -54,22 +54,29 @@ export class ChatGateway
   afterInit(namespace: ChatNamespace): void {
     this.emitter.attach(namespace);
     namespace.use((socket, next) => {
-      let verified: ReturnType<SocketAuthenticator['verify']>;
-      try {
-        verified = this.authenticator.verify(socket.handshake.auth?.token);
-      } catch {
-        // One message for every refusal: a client learns nothing about why its token failed.
-        return next(new Error('unauthorized'));
-      }
-      socket.data.user = verified.user;
-      socket.data.expiresAt = verified.expiresAt;
-      void this.sessions.admit(verified.user.id, socket.id).then((admitted) => {
-        if (!admitted) return next(new Error('too_many_connections'));
-        // A connection that closes before the socket is accepted never disconnects: free its slot here.
-        socket.conn.once('close', () => void this.sessions.close(socket.id));
-        next();
-      });
+      // An authenticator may be asynchronous (a JWKS lookup): a throw and a rejection are the same refusal.
+      void Promise.resolve()
+        .then(() => this.authenticator.verify(socket.handshake.auth?.token))
+        .then(
+          (verified) => this.admit(socket, verified, next),
+          // One message for every refusal: a client learns nothing about why its token failed.
+          () => next(new Error('unauthorized')),
+        );
     });
+  }
+
+  private async admit(
+    socket: ChatSocket,
+    verified: VerifiedToken,
+    next: (error?: Error) => void,
+  ): Promise<void> {
+    socket.data.user = verified.user;
+    socket.data.expiresAt = verified.expiresAt;
+    if (!(await this.sessions.admit(verified.user.id, socket.id)))
+      return next(new Error('too_many_connections'));
+    // A connection that closes before the socket is accepted never disconnects: free its slot here.
+    socket.conn.once('close', () => void this.sessions.close(socket.id));
+    next();
   }
 
   /** Once the app is up: this worker starts checking that its pub/sub subscription hears itself. */

@@ -37,4 +37,4 @@ import { StaleAnswerSweeper } from './stale-answer.sweeper.js';
   // ChatService: the HTTP API (src/service-api) posts through the same rules and broadcast.
   exports: [ChatEmitter, ChatService],
 })
-export class ChatModule {}
+export class ChatCoreModule {}

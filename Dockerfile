@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The service as an image: built in one stage, run from another with production dependencies only, as
-# the unprivileged `node` user. `npm ci --omit=dev` plus the build output is exactly what
-# test/image.e2e-spec.ts installs and starts on a machine without a Docker engine.
+# the unprivileged `node` user. `npm ci --omit=dev --omit=optional` plus the build output is exactly
+# what test/image.e2e-spec.ts installs and starts on a machine without a Docker engine.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -14,7 +14,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build-web.mjs ./scripts/
 COPY src ./src
 COPY web ./web
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# --omit=optional: typescript arrives as @nestjs/swagger's optional peer (its CLI plugin), and pg's
+# pg-cloudflare serves only Cloudflare's runtime; nothing the service loads.
+RUN npm run build && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \

@@ -83,9 +83,11 @@ describe('DEMO_UI on (the default outside production)', () => {
 });
 
 describe('NODE_ENV=production', () => {
-  it('serves no page by default: / and the sign-in are 404', async () => {
+  it('serves no page by default: /, the sign-in and /api/docs-json are 404', async () => {
     const service = await ServiceProcess.start(PRODUCTION);
     expect((await fetch(`${service.baseUrl}/`)).status).toBe(404);
+    // Nor the OpenAPI description of the HTTP API (served outside production only).
+    expect((await fetch(`${service.baseUrl}/api/docs-json`)).status).toBe(404);
     expect((await signIn(service, { name: 'mallory' })).status).toBe(404);
     await service.stop();
   });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,15 +76,7 @@ beforeAll(async () => {
     timeoutMs: 30_000,
     what: 'ready',
   });
-  const ingest = spawnSync(process.execPath, ['dist/cli/ingest.js', docs], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: `sqlite:${join(service.dataDir, 'chat.db')}`,
-      STORAGE_DIR: join(service.dataDir, 'storage'),
-    },
-    encoding: 'utf8',
-  });
-  expect(ingest.status).toBe(0);
+  service.ingest(docs);
 }, 90_000);
 
 beforeEach(() => {

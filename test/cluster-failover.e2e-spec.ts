@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,8 @@ import { adapterShardChannel } from '../src/redis/redis-keys.js';
 import { collect, request, TEST_JWT_SECRET } from './support/chat-client.js';
 import { ChatLoad } from './support/chat-load.js';
 import { sleep, waitFor } from './support/ports.js';
-import { RedisServer } from './support/redis-server.js';
+import { startRedisCluster } from './support/redis-cluster.js';
+import type { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
 
 /**
@@ -31,46 +31,7 @@ function clusterNodes(probe: RedisServer): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  nodes = await Promise.all(
-    [0, 1, 2, 3, 4, 5].map((index) =>
-      RedisServer.start({
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          `nodes-${index}.conf`,
-          '--cluster-node-timeout',
-          '1000',
-          '--dir',
-          dir,
-        ],
-      }),
-    ),
-  );
-  const created = spawnSync(
-    'redis-cli',
-    [
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      '1',
-      '--cluster-yes',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (created.error)
-    throw new Error(`redis-cli (shipped with redis-server) is needed: ${created.error.message}`);
-  expect(created.status).toBe(0);
-  await waitFor(
-    async () => {
-      const lines = await clusterNodes(nodes[0]);
-      const client = nodes[0].client();
-      const info = (await client.call('CLUSTER', 'INFO').finally(() => client.disconnect())) as string;
-      return info.includes('cluster_state:ok') && lines.filter((l) => l.includes('slave')).length === 3;
-    },
-    { timeoutMs: 30_000, what: 'a cluster of 3 masters with a replica each' },
-  );
+  nodes = await startRedisCluster(dir, { replicas: 1, nodeTimeoutMs: 1000 });
   const env = {
     WORKERS: '2',
     REDIS_ENABLED: 'true',

@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectDeliveryAcross, TEST_JWT_SECRET } from './support/chat-client.js';
 import { waitFor } from './support/ports.js';
+import { startRedisCluster } from './support/redis-cluster.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
 
@@ -76,39 +76,8 @@ describe('REDIS_MODE=sentinel', () => {
 
 describe('REDIS_MODE=cluster', () => {
   it('connects to a real 3-node Redis Cluster and is ready', async () => {
-    const nodes = await Promise.all(
-      [0, 1, 2].map((index) =>
-        RedisServer.start({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${index}.conf`, '--dir', dir],
-        }),
-      ),
-    );
+    const nodes = await startRedisCluster(dir);
     servers.push(...nodes);
-    const created = spawnSync(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...nodes.map((n) => `127.0.0.1:${n.port}`),
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (created.error)
-      throw new Error(
-        `redis-cli (shipped with redis-server) is needed to form the cluster: ${created.error.message}`,
-      );
-    expect(created.status).toBe(0);
-    const probe = nodes[0].client();
-    await waitFor(
-      async () => ((await probe.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok'),
-      {
-        what: 'cluster_state:ok',
-      },
-    );
-    probe.disconnect();
 
     const env = {
       REDIS_ENABLED: 'true',

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -144,6 +144,19 @@ export class ServiceProcess {
     rmSync(this.dataDir, { recursive: true, force: true });
     await this.audit();
     return result;
+  }
+
+  /** Loads the documents of `folder` into this service's database with `npm run ingest`'s CLI. */
+  ingest(folder: string): void {
+    const result = spawnSync(process.execPath, [resolve(process.cwd(), 'dist/cli/ingest.js'), folder], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: `sqlite:${join(this.dataDir, 'chat.db')}`,
+        STORAGE_DIR: join(this.dataDir, 'storage'),
+      },
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) throw new Error(`ingest failed: ${result.stderr}`);
   }
 
   /** Checks the whole output against the log audit's secrets, once per service. */

@@ -35,6 +35,7 @@ export interface ClientToServerEvents {
   ) => void;
   'message:send': (payload: unknown, ack?: AckCallback<{ message: MessageView }>) => void;
   typing: (payload: unknown, ack?: AckCallback) => void;
+  'auth:refresh': (payload: unknown, ack?: AckCallback<{ expiresAt: number }>) => void;
 }
 
 /** Server -> client events, sent to every socket in a conversation's room on every worker and pod. */

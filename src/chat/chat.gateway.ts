@@ -21,6 +21,8 @@ import { guardAgainstFloods } from './socket-flood-guard.js';
 import { type Ack, type ChatNamespace, type ChatSocket, roomOf } from './chat.events.js';
 import type { ConversationView, MessageView } from '../conversations/message.view.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
+import { ChatError } from './chat.error.js';
+import { RefreshTokenDto } from './dto/refresh-token.dto.js';
 import { ConversationRefDto } from './dto/conversation-ref.dto.js';
 import { SendMessageDto } from './dto/send-message.dto.js';
 import { SYNC_PAGE_DEFAULT, SyncConversationDto } from './dto/sync-conversation.dto.js';
@@ -195,6 +197,28 @@ export class ChatGateway
   }
 
   /** Disconnects the socket when its token expires; the client must reconnect with a fresh token. */
+  /**
+   * A new token for this socket, without reconnecting: valid and of the same user, else UNAUTHORIZED and
+   * the old expiry stands. The expiry timer re-reads `expiresAt` when it fires, so it follows the new one.
+   */
+  @SubscribeMessage('auth:refresh')
+  async refreshToken(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { token }: RefreshTokenDto,
+  ): Promise<Ack<{ expiresAt: number }>> {
+    await this.chat.spendEvent(socket.data.user);
+    let verified: VerifiedToken;
+    try {
+      verified = await this.authenticator.verify(token);
+    } catch {
+      throw new ChatError('UNAUTHORIZED', 'The token was refused');
+    }
+    if (verified.user.id !== socket.data.user.id)
+      throw new ChatError('UNAUTHORIZED', 'The token was refused');
+    socket.data.expiresAt = verified.expiresAt;
+    return { ok: true, expiresAt: verified.expiresAt };
+  }
+
   private scheduleExpiry(socket: ChatSocket): void {
     const remaining = socket.data.expiresAt * 1000 - Date.now();
     const timer = setTimeout(

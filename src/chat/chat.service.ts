@@ -61,6 +61,11 @@ export class ChatService {
     return live && live.nextIndex >= (message.nextIndex ?? 0) ? { ...message, ...live } : message;
   }
 
+  /** Spends one event of the user's budget (an event that touches nothing else, like `auth:refresh`). */
+  async spendEvent(user: AuthUser): Promise<void> {
+    await this.rateLimiter.consume(user.id);
+  }
+
   /** `conversation:leave` costs a point of the rate limit like every event; the room itself is the socket's. */
   async leave(user: AuthUser): Promise<void> {
     await this.rateLimiter.consume(user.id);

@@ -17,6 +17,7 @@ const CLIENT_EVENTS: Record<keyof ClientToServerEvents, true> = {
   'conversation:sync': true,
   'message:send': true,
   typing: true,
+  'auth:refresh': true,
 };
 const SERVER_EVENTS: Record<keyof ServerToClientEvents, true> = {
   'message:new': true,

@@ -52,13 +52,16 @@ class FakeConversations {
   });
 
   finish = jest.fn(
-    async (id: string, status: 'complete' | 'failed', content: string, sources: MessageSource[]) => {
-      const message = Object.assign(this.byId(id), {
-        status,
-        content,
-        sources: sources.length ? sources : null,
-      });
-      return Object.assign(new Message(), message);
+    async (
+      id: string,
+      status: 'complete' | 'failed' | 'cancelled',
+      content: string,
+      sources: MessageSource[],
+    ) => {
+      // As the real one: only a streaming answer takes a final state.
+      const won = this.byId(id).status === 'streaming';
+      if (won) Object.assign(this.byId(id), { status, content, sources: sources.length ? sources : null });
+      return { message: Object.assign(new Message(), this.byId(id)), won };
     },
   );
 

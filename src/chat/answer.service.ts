@@ -45,6 +45,8 @@ interface AnswerLogIds {
 export class AnswerService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('AnswerService');
   private readonly inFlight = new Map<string, AbortController>();
+  /** Answers a member asked to stop: their abort ends them `cancelled`, not `failed`. */
+  private readonly cancelled = new Set<string>();
   /** Every answer task, so shutdown can wait for them to record their end. */
   private readonly running = new Set<Promise<void>>();
   private closing = false;
@@ -134,8 +136,8 @@ export class AnswerService implements BeforeApplicationShutdown {
       }
       await batcher.end();
       clearInterval(checkpoint);
-      const done = await this.conversations.finish(draft.id, 'complete', content, sources);
-      this.emitter.messageDone(toMessageView(done));
+      const { message: done, won } = await this.conversations.finish(draft.id, 'complete', content, sources);
+      if (won) this.emitter.messageDone(toMessageView(done));
       this.metrics.answers.inc({ outcome: 'complete' });
       const seconds = (performance.now() - firstTokenAt) / 1000;
       if (tokens > 1 && seconds > 0) this.metrics.tokensPerSecond.observe(tokens / seconds);
@@ -147,6 +149,7 @@ export class AnswerService implements BeforeApplicationShutdown {
       clearInterval(checkpoint);
       // The tokens that came before the failure still reach the room, unless sending is what failed.
       await batcher.end().catch(() => batcher.cancel());
+      if (this.cancelled.has(draft.id)) return await this.endCancelled(draft.id, content, sources, logIds);
       const error: ErrorBody =
         failure instanceof LlmError
           ? { code: failure.code, message: failure.message }
@@ -173,8 +176,29 @@ export class AnswerService implements BeforeApplicationShutdown {
       this.emitter.messageError(conversationId, draft.id, error);
     } finally {
       this.inFlight.delete(draft.id);
+      this.cancelled.delete(draft.id);
       await this.progress.clear(draft.id).catch(() => undefined);
     }
+  }
+
+  /**
+   * Stops an answer this process is generating: its Ollama request is aborted (the connection closed, so
+   * the model stops) and it ends `cancelled`. False when it is not generated here.
+   */
+  cancelLocal(messageId: string): boolean {
+    const controller = this.inFlight.get(messageId);
+    if (!controller) return false;
+    this.cancelled.add(messageId);
+    controller.abort();
+    return true;
+  }
+
+  /** The content produced so far is kept, and `message:done` (after the last delta) carries it. */
+  private async endCancelled(id: string, content: string, sources: MessageSource[], logIds: AnswerLogIds) {
+    this.metrics.answers.inc({ outcome: 'cancelled' });
+    const { message, won } = await this.conversations.finish(id, 'cancelled', content, sources);
+    if (won) this.emitter.messageDone(toMessageView(message));
+    this.logger.log({ msg: `Answer ${id} cancelled after ${content.length} chars`, ...logIds });
   }
 
   /** Sources for the question; a slow or failing retriever costs the answer its sources, not the answer. */

@@ -36,6 +36,7 @@ export interface ClientToServerEvents {
   'message:send': (payload: unknown, ack?: AckCallback<{ message: MessageView }>) => void;
   typing: (payload: unknown, ack?: AckCallback) => void;
   'auth:refresh': (payload: unknown, ack?: AckCallback<{ expiresAt: number }>) => void;
+  'answer:cancel': (payload: unknown, ack?: AckCallback<{ message: MessageView }>) => void;
 }
 
 /** Server -> client events, sent to every socket in a conversation's room on every worker and pod. */
@@ -58,9 +59,18 @@ export interface SocketData {
   expiresAt: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export type ChatNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, {}, SocketData>;
+/** Between the workers and pods, through the adapter (`serverSideEmit`). */
+export interface InterServerEvents {
+  /** Stop this answer if you are generating it. */
+  'answer:cancel': (messageId: string) => void;
+}
+
+export type ChatNamespace = Namespace<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  InterServerEvents,
+  SocketData
+>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 export const roomOf = (conversationId: string) => `conversation:${conversationId}`;

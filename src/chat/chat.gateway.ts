@@ -23,6 +23,7 @@ import type { ConversationView, MessageView } from '../conversations/message.vie
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ChatError } from './chat.error.js';
 import { RefreshTokenDto } from './dto/refresh-token.dto.js';
+import { CancelAnswerDto } from './dto/cancel-answer.dto.js';
 import { ConversationRefDto } from './dto/conversation-ref.dto.js';
 import { SendMessageDto } from './dto/send-message.dto.js';
 import { SYNC_PAGE_DEFAULT, SyncConversationDto } from './dto/sync-conversation.dto.js';
@@ -34,6 +35,10 @@ import { WsValidationPipe } from './ws-validation.pipe.js';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The chat on `/chat` (CONTRACT section 4). Auth is Socket.IO middleware: Nest guards run only on events. */
+/** How long `answer:cancel` waits for the generating worker to end the answer before ending it itself. */
+const CANCEL_WAIT_MS = 3000;
+const CANCEL_POLL_MS = 50;
+
 @WebSocketGateway({ namespace: CHAT_NAMESPACE })
 @UseFilters(WsAckExceptionFilter)
 @UsePipes(WsValidationPipe)
@@ -55,6 +60,8 @@ export class ChatGateway
 
   afterInit(namespace: ChatNamespace): void {
     this.emitter.attach(namespace);
+    // Another worker or pod asks whoever generates this answer to stop it.
+    namespace.on('answer:cancel', (messageId: string) => this.answers.cancelLocal(messageId));
     namespace.use((socket, next) => {
       // An authenticator may be asynchronous (a JWKS lookup): a throw and a rejection are the same refusal.
       void Promise.resolve()
@@ -197,6 +204,32 @@ export class ChatGateway
   }
 
   /** Disconnects the socket when its token expires; the client must reconnect with a fresh token. */
+  /**
+   * Stops a streaming answer wherever it is generated: here, or on the worker or pod that asks Ollama for
+   * it (told through the adapter). Answers once the answer is final; a worker that never ends it (gone)
+   * leaves it to be ended here after CANCEL_WAIT_MS. An answer already final is returned unchanged.
+   */
+  @SubscribeMessage('answer:cancel')
+  async cancelAnswer(
+    @ConnectedSocket() socket: ChatSocket,
+    @MessageBody() { conversationId, messageId }: CancelAnswerDto,
+  ): Promise<Ack<{ message: MessageView }>> {
+    const answer = await this.chat.answerFor(socket.data.user, conversationId, messageId);
+    if (answer.status !== 'streaming') return { ok: true, message: answer };
+    if (!this.answers.cancelLocal(messageId))
+      this.emitter.namespace.serverSideEmit('answer:cancel', messageId);
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    let current = answer;
+    while (current.status === 'streaming' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, CANCEL_POLL_MS));
+      current = await this.chat.reloadAnswer(answer);
+    }
+    if (current.status !== 'streaming') return { ok: true, message: current };
+    const { message, won } = await this.chat.cancelOrphanedAnswer(current);
+    if (won) this.emitter.messageDone(message);
+    return { ok: true, message };
+  }
+
   /**
    * A new token for this socket, without reconnecting: valid and of the same user, else UNAUTHORIZED and
    * the old expiry stands. The expiry timer re-reads `expiresAt` when it fires, so it follows the new one.

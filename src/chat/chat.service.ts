@@ -61,6 +61,35 @@ export class ChatService {
     return live && live.nextIndex >= (message.nextIndex ?? 0) ? { ...message, ...live } : message;
   }
 
+  /** A member's view of an assistant answer of the conversation (NOT_FOUND otherwise), for `answer:cancel`. */
+  async answerFor(user: AuthUser, conversationId: string, messageId: string): Promise<MessageView> {
+    await this.rateLimiter.consume(user.id);
+    await this.assertMember(user, conversationId);
+    const answer = await this.conversations.findAnswer(conversationId, messageId);
+    if (!answer) throw new ChatError('NOT_FOUND', 'No assistant answer with this id in this conversation');
+    return toMessageView(answer);
+  }
+
+  /**
+   * Ends a streaming answer `cancelled` here, when the worker generating it did not (it is gone): the
+   * content of its last checkpoint is kept. Returns the final message, and whether this call ended it.
+   */
+  async cancelOrphanedAnswer(answer: MessageView): Promise<{ message: MessageView; won: boolean }> {
+    const { message, won } = await this.conversations.finish(
+      answer.id,
+      'cancelled',
+      answer.content,
+      answer.sources ?? [],
+    );
+    return { message: toMessageView(message), won };
+  }
+
+  /** The answer as stored now. */
+  async reloadAnswer(answer: MessageView): Promise<MessageView> {
+    const message = await this.conversations.findAnswer(answer.conversationId, answer.id);
+    return message ? toMessageView(message) : answer;
+  }
+
   /** Spends one event of the user's budget (an event that touches nothing else, like `auth:refresh`). */
   async spendEvent(user: AuthUser): Promise<void> {
     await this.rateLimiter.consume(user.id);

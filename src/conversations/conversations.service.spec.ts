@@ -312,8 +312,9 @@ describe('ConversationsService (SQLite in memory)', () => {
       const answer = await draft(id);
       const sources = [{ id: 'doc-1', title: 'Doc', snippet: 'a passage', score: 0.5 }];
 
-      const done = await service.finish(answer.id, 'complete', 'The answer', sources);
+      const { message: done, won } = await service.finish(answer.id, 'complete', 'The answer', sources);
 
+      expect(won).toBe(true);
       expect(done).toMatchObject({ id: answer.id, status: 'complete', content: 'The answer', sources });
       const stored = await dataSource.getRepository(Message).findOneByOrFail({ id: answer.id });
       expect(stored.sources).toEqual(sources);
@@ -323,9 +324,18 @@ describe('ConversationsService (SQLite in memory)', () => {
       const { id } = await service.create('alice', 'Failed');
       const answer = await draft(id);
 
-      const failed = await service.finish(answer.id, 'failed', 'half an ans', []);
+      const { message: failed } = await service.finish(answer.id, 'failed', 'half an ans', []);
 
       expect(failed).toMatchObject({ status: 'failed', content: 'half an ans', sources: null });
+    });
+
+    it('gives an answer one final state: a second finish (a cancel racing the end) changes nothing', async () => {
+      const { id } = await service.create('alice', 'Race');
+      const answer = await draft(id);
+      expect((await service.finish(answer.id, 'complete', 'whole', [])).won).toBe(true);
+      const late = await service.finish(answer.id, 'cancelled', 'wh', []);
+      expect(late.won).toBe(false);
+      expect(late.message).toMatchObject({ status: 'complete', content: 'whole' });
     });
 
     it('does not let a late checkpoint overwrite a finished answer', async () => {

@@ -173,17 +173,32 @@ export class ConversationsService implements OnModuleDestroy {
     );
   }
 
+  /**
+   * Gives a streaming answer its final state, only if it is still streaming: of a natural end, a cancel
+   * and the sweeper, exactly one wins. Returns the message, and whether this call was the one.
+   */
   async finish(
     id: string,
-    status: 'complete' | 'failed',
+    status: 'complete' | 'failed' | 'cancelled',
     content: string,
     sources: MessageSource[],
-  ): Promise<Message> {
+  ): Promise<{ message: Message; won: boolean }> {
     const repository = this.dataSource.getRepository(Message);
-    await exclusively(this.dataSource, () =>
-      repository.update({ id }, { status, content, sources: sources.length ? sources : null }),
+    const result = await exclusively(this.dataSource, () =>
+      repository.update(
+        { id, status: 'streaming' },
+        { status, content, sources: sources.length ? sources : null },
+      ),
     );
-    return repository.findOneByOrFail({ id });
+    return { message: await repository.findOneByOrFail({ id }), won: result.affected === 1 };
+  }
+
+  /** An assistant message of this conversation, or undefined. */
+  async findAnswer(conversationId: string, id: string): Promise<Message | undefined> {
+    const message = await this.dataSource
+      .getRepository(Message)
+      .findOneBy({ id, conversationId, role: 'assistant' });
+    return message ?? undefined;
   }
 
   /**

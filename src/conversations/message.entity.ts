@@ -1,7 +1,7 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 export type MessageRole = 'user' | 'assistant';
-export type MessageStatus = 'complete' | 'streaming' | 'failed';
+export type MessageStatus = 'complete' | 'streaming' | 'failed' | 'cancelled';
 
 /** A retrieved passage an answer rests on: a reference with a short snippet, never a whole document. */
 export interface MessageSource {

@@ -18,6 +18,7 @@ const CLIENT_EVENTS: Record<keyof ClientToServerEvents, true> = {
   'message:send': true,
   typing: true,
   'auth:refresh': true,
+  'answer:cancel': true,
 };
 const SERVER_EVENTS: Record<keyof ServerToClientEvents, true> = {
   'message:new': true,

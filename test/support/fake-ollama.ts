@@ -26,6 +26,8 @@ export class FakeOllama {
   script: ChatScript = { tokens: ['Hello', ' from', ' the', ' fake', ' Ollama', '.'] };
   /** Bodies of every `/api/chat` request, for assertions on the prompt. */
   readonly chatRequests: unknown[] = [];
+  /** When each `/api/chat` response was closed by the client before its end (epoch ms): a stopped answer. */
+  readonly abandoned: number[] = [];
   private server?: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -86,6 +88,9 @@ export class FakeOllama {
     const { tokens, tokenDelayMs = 0, errorAfter, hangAfter } = this.script;
     const model = body.model ?? 'llama3.2';
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+    res.once('close', () => {
+      if (!res.writableEnded) this.abandoned.push(Date.now());
+    });
     const line = (value: unknown) => res.write(`${JSON.stringify(value)}\n`);
     for (const [index, token] of tokens.entries()) {
       if (index === errorAfter) {

@@ -181,6 +181,30 @@ describe('the demo page in Chromium, 4 workers', () => {
     expect(bob.consoleErrors).toEqual([]);
   }, 90_000);
 
+  it("Stop on Bob's page stops the model and shows the answer stopped on both pages", async () => {
+    ollama.script = { tokens: TOKENS, tokenDelayMs: 400 };
+    await alice.send('Tell me everything, slowly');
+    await waitFor(
+      async () =>
+        (await bob.shownMessages()).some(
+          (m) => m.role === 'assistant' && m.status === 'streaming' && m.content.length > 0,
+        ),
+      { what: 'the answer streaming on Bob' },
+    );
+    const abandoned = ollama.abandoned.length;
+    await bob.page.getByTestId('stop').click();
+    await waitFor(() => ollama.abandoned.length > abandoned, { what: "Ollama's request closed" });
+    for (const page of [alice, bob]) {
+      const stopped = await waitFor(
+        async () => (await page.shownMessages()).find((m) => m.status === 'cancelled'),
+        { what: 'the answer shown stopped' },
+      );
+      expect(TOKENS.join('').startsWith(stopped.content)).toBe(true);
+      expect(stopped.content.length).toBeLessThan(TOKENS.join('').length);
+    }
+    expect(bob.consoleErrors).toEqual([]);
+  });
+
   it('a tab cut off the network for 30 s comes back and catches up by paging conversation:sync', async () => {
     ollama.script = { tokens: ['ok'], tokenDelayMs: 0 };
     // A page that syncs 10 messages at a time, so the catch-up below takes several pages.

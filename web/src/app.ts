@@ -67,7 +67,11 @@ function render(): void {
   $.members.textContent = entry ? membersText(entry) : '';
   $.typing.textContent = activeId ? chat.typing.text(activeId) : '';
   $.composer.disabled = !activeId;
-  if (activeId) renderMessages($.messages, chat.store(activeId), session.userId, (id) => chat?.retry(id));
+  if (activeId)
+    renderMessages($.messages, chat.store(activeId), session.userId, {
+      retry: (id) => chat?.retry(id),
+      stop: (id) => chat?.stop(id),
+    });
   else $.messages.replaceChildren();
 }
 

@@ -116,6 +116,18 @@ export class Chat {
     if (conversationId && pending) void this.attempt(conversationId, pending);
   }
 
+  /** `answer:cancel`: the model stops for everyone; the final message comes back in the ack and as message:done. */
+  async stop(messageId: string): Promise<void> {
+    const conversationId = this.activeId;
+    if (!conversationId) return;
+    const ack = await this.connection.request<{ message: Message }>('answer:cancel', {
+      conversationId,
+      messageId,
+    });
+    if (!ack.ok) return this.ui.notice(`Could not stop the answer (${ack.error.code}): ${ack.error.message}`);
+    this.mergeAll(conversationId, [ack.message]);
+  }
+
   private refuse(message: string): false {
     this.ui.notice(message);
     return false;

@@ -49,15 +49,22 @@ const STATUS_LABELS: Record<string, string> = {
   unsent: 'failed to send',
   streaming: 'streaming…',
   failed: 'failed',
+  cancelled: 'stopped',
   complete: '',
 };
+
+/** What a message's buttons do: resend an own unsent message, stop a streaming answer. */
+export interface MessageActions {
+  retry(clientId: string): void;
+  stop(messageId: string): void;
+}
 
 /** Renders stored messages by seq, then own pending ones at the bottom, reusing elements by key. */
 export function renderMessages(
   container: HTMLElement,
   store: MessageStore,
   userId: string,
-  retry: (clientId: string) => void,
+  actions: MessageActions,
 ): void {
   const claimed = store.claimedPending(userId);
   const hidden = new Set(claimed.values());
@@ -86,7 +93,7 @@ export function renderMessages(
     let item = existing.get(model.key);
     existing.delete(model.key);
     if (!item) item = el('li', { 'data-testid': 'message', 'data-key': model.key });
-    updateMessage(item, model, retry);
+    updateMessage(item, model, actions);
     const expectedPosition: Element | null = previous
       ? previous.nextElementSibling
       : container.firstElementChild;
@@ -114,7 +121,7 @@ function pendingModel(p: Pending, userId: string): MessageModel {
   };
 }
 
-function updateMessage(item: HTMLElement, model: MessageModel, retry: (clientId: string) => void): void {
+function updateMessage(item: HTMLElement, model: MessageModel, actions: MessageActions): void {
   const signature = JSON.stringify(model);
   if (item.dataset.signature === signature) return;
   item.dataset.signature = signature;
@@ -165,8 +172,14 @@ function updateMessage(item: HTMLElement, model: MessageModel, retry: (clientId:
   if (model.status === 'unsent') {
     if (model.error) parts.push(el('p', { class: 'message-error' }, model.error));
     const button = el('button', { type: 'button', 'data-testid': 'retry', class: 'retry' }, 'Retry');
-    button.addEventListener('click', () => retry(model.clientId));
+    button.addEventListener('click', () => actions.retry(model.clientId));
     parts.push(button);
+  }
+  if (model.role === 'assistant' && model.status === 'streaming' && model.id) {
+    // Stops the model for everyone in the room, from whichever worker or pod generates it.
+    const stop = el('button', { type: 'button', 'data-testid': 'stop', class: 'retry' }, 'Stop');
+    stop.addEventListener('click', () => actions.stop(model.id));
+    parts.push(stop);
   }
   if (model.clientId) parts.push(el('div', { class: 'client-id' }, `client id ${model.clientId}`));
   item.replaceChildren(...parts);

@@ -16,7 +16,7 @@ export interface Source {
   score: number;
 }
 
-export type MessageStatus = 'complete' | 'streaming' | 'failed';
+export type MessageStatus = 'complete' | 'streaming' | 'failed' | 'cancelled';
 
 export interface Message {
   id: string;

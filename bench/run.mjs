@@ -53,7 +53,8 @@ const FAKE_OLLAMA_MAIN = join(HERE, 'fake-ollama.mjs');
 
 const USAGE = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [options] after npm run build)
 
-  --scenario S         messages: ours beside the reference under a message load;
+  --scenario S         messages: ours beside the reference under a message load; cancel: how fast
+                       answer:cancel closes the model's request (--cancels 50, --workers 4; bench/cancel.mjs);
                        answers: ours only, assistant answers streamed from a fake Ollama;
                        hostile: ours only, normal clients beside attackers (see below);
                        capacity: four servers, the load raised step by step until each fails;
@@ -1280,6 +1281,12 @@ async function createBenchDatabase(serverUrl) {
 const SCENARIO_HOOKS = { Loader, settle, connectAndJoin, rememberTree, runTarget, createBenchDatabase };
 
 async function main() {
+  // Its own options and its own service: bench/cancel.mjs.
+  const args = process.argv.slice(2);
+  if (args.includes('--scenario=cancel') || args[args.indexOf('--scenario') + 1] === 'cancel') {
+    const { runCancelBench } = await import('./cancel.mjs');
+    return runCancelBench(args);
+  }
   const options = parseOptions(process.argv.slice(2));
   if (options.scenario === 'idle') Object.assign(options, planIdleLimits(options));
   const workDir = mkdtempSync(join(tmpdir(), 'chat-bench-'));

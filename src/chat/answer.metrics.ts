@@ -23,7 +23,7 @@ export class AnswerMetrics {
     });
     this.answers = new Counter({
       name: 'chat_answers_total',
-      help: 'Answers by outcome: complete, or the failure code',
+      help: 'Answers by outcome: complete, cancelled, or the failure code',
       labelNames: ['outcome'],
       registers: [registry],
     });

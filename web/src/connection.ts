@@ -25,6 +25,8 @@ const ACK_TIMEOUT_MS = 10_000;
 const RETRY_DELAY_MS = 3_000;
 /** Consecutive refusals of a freshly minted token before giving up (avoids a sign-in loop). */
 const MAX_AUTH_FAILURES = 3;
+/** A token is renewed this long before it expires, with `auth:refresh`, so the socket is never cut. */
+const RENEW_BEFORE_MS = 60_000;
 
 export class Connection {
   readonly socket: Socket;
@@ -38,6 +40,7 @@ export class Connection {
   private authFailures = 0;
   private refreshing = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   /** Disconnected on purpose while the browser is offline; 'online' connects again. */
   private paused = false;
@@ -86,6 +89,7 @@ export class Connection {
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.renewTimer);
     window.removeEventListener('online', this.wentOnline);
     window.removeEventListener('offline', this.wentOffline);
     this.socket.removeAllListeners();
@@ -98,6 +102,7 @@ export class Connection {
     const generation = ++this.generation;
     const isCurrent = () => generation === this.generation && !this.closed;
     this.authFailures = 0;
+    this.scheduleRenewal();
     this.transport = this.socket.io.engine.transport.name;
     const reconnect = this.everConnected;
     this.everConnected = true;
@@ -168,6 +173,28 @@ export class Connection {
     } else {
       this.hooks.onAuthLost(result.message);
     }
+  }
+
+  /** Before the token expires: a new one from the sign-in, handed over without reconnecting. */
+  private scheduleRenewal(): void {
+    clearTimeout(this.renewTimer);
+    const name = this.session.signInName;
+    if (!name || !this.session.expiresAt) return; // a pasted token: renewed by signing in again
+    const delay = Math.max(this.session.expiresAt * 1000 - Date.now() - RENEW_BEFORE_MS, 1000);
+    this.renewTimer = setTimeout(() => void this.renew(name), delay);
+  }
+
+  private async renew(name: string): Promise<void> {
+    if (this.closed || !this.socket.connected) return;
+    const result = await fetchToken(name);
+    if (!result.ok) return; // the server cuts the socket at expiry, and refreshAndConnect takes over
+    const ack = await this.request<{ expiresAt: number }>('auth:refresh', { token: result.session.token });
+    if (!ack.ok) return;
+    this.session = result.session;
+    saveSession(result.session);
+    // A reconnection later hands over the new token too.
+    this.socket.auth = { token: result.session.token };
+    this.scheduleRenewal();
   }
 
   private scheduleConnect(refresh = false): void {

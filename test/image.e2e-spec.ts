@@ -19,6 +19,7 @@ import { SHUTDOWN_MARGIN_MS } from '../src/cluster/worker-supervisor.js';
 import { TEST_JWT_SECRET, connectChat, tokenFor } from './support/chat-client.js';
 import { assertNoLeaks, registerSecret } from './support/log-audit.js';
 import { freePort, sleep, waitFor } from './support/ports.js';
+import { childrenOf, stateOf } from './support/proc.js';
 import { RedisServer } from './support/redis-server.js';
 
 // What the Dockerfile promises, proven without a Docker engine: its runtime (`npm ci --omit=dev
@@ -100,27 +101,6 @@ function statusField(pid: number, field: string): string | undefined {
       .replace(/\s+/g, ' ');
   } catch {
     return undefined;
-  }
-}
-
-/** The state letter of /proc/<pid>/stat (Z: a zombie nobody has waited for), or undefined once reaped. */
-function stateOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/** The children of `pid` (of all its threads), zombies included; [] once it is gone. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
   }
 }
 

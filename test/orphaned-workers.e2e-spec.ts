@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { TEST_JWT_SECRET } from './support/chat-client.js';
 import { waitFor } from './support/ports.js';
+import { childrenOf, stateOf } from './support/proc.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
 
@@ -13,34 +13,11 @@ const ORPHAN_LIMIT_MS = 5000;
 
 let redis: RedisServer;
 
-/** `pid`'s state letter from /proc, or undefined once the process is gone. */
-function stateOf(pid: number): string | undefined {
-  try {
-    // "pid (comm) S ppid …": comm may hold spaces and parentheses, so read after the last ")".
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
-
 /** Gone, or a zombie waiting for a reaper (it holds no port, connection or file any more). */
 const isGone = (pid: number) => ['Z', 'X', undefined].includes(stateOf(pid));
 
-function childrenOf(parent: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent && !isGone(Number(entry))) children.push(Number(entry));
-    } catch {
-      // It exited while the directory was read.
-    }
-  }
-  return children;
-}
+/** The living children of `parent`. */
+const liveChildrenOf = (parent: number) => childrenOf(parent).filter((child) => !isGone(child));
 
 function launch(): Promise<ServiceProcess> {
   return ServiceProcess.launch({
@@ -84,11 +61,14 @@ describe('workers whose primary is SIGKILLed exit within 5 s', () => {
   it('while they are still booting', async () => {
     const service = await launch();
     const pid = service.child.pid!;
-    const workers = await waitFor(() => (childrenOf(pid).length === 4 ? childrenOf(pid) : undefined), {
-      timeoutMs: 20_000,
-      intervalMs: 10,
-      what: '4 workers forked',
-    });
+    const workers = await waitFor(
+      () => (liveChildrenOf(pid).length === 4 ? liveChildrenOf(pid) : undefined),
+      {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        what: '4 workers forked',
+      },
+    );
     expect(service.workerPorts().size).toBe(0); // none has booted yet
     expect(await killPrimaryAndTimeWorkers(service, workers)).toBeLessThan(ORPHAN_LIMIT_MS);
   });
@@ -108,10 +88,10 @@ describe('workers whose primary is SIGKILLed exit within 5 s', () => {
     const [victim] = service.workerPorts().keys();
     process.kill(victim, 'SIGKILL');
     const replacement = await waitFor(
-      () => childrenOf(pid).find((child) => !service.workerPorts().has(child) && child !== victim),
+      () => liveChildrenOf(pid).find((child) => !service.workerPorts().has(child) && child !== victim),
       { timeoutMs: 10_000, intervalMs: 10, what: 'a replacement forked' },
     );
-    expect(await killPrimaryAndTimeWorkers(service, [...childrenOf(pid), replacement])).toBeLessThan(
+    expect(await killPrimaryAndTimeWorkers(service, [...liveChildrenOf(pid), replacement])).toBeLessThan(
       ORPHAN_LIMIT_MS,
     );
   });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectChat, TEST_JWT_SECRET, tokenFor, type ChatClient } from './support/chat-client.js';
 import { HaProxy } from './support/haproxy.js';
+import { statFields } from './support/proc.js';
 import { sleep, waitFor } from './support/ports.js';
 import { RedisServer } from './support/redis-server.js';
 import { ServiceProcess, stopAllServices } from './support/service.js';
@@ -23,8 +24,7 @@ const clients: { socket: ChatClient; errors: string[]; disconnectedAt?: number; 
 
 /** CPU seconds (user + system) and RSS in MiB of one process, from /proc. */
 function usageOf(pid: number): { cpu: number; rssMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid)!;
   const ticks = Number(fields[11]) + Number(fields[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
   return { cpu: ticks / 100, rssMiB: Number(rss) / 1024 };

@@ -48,24 +48,6 @@ export class HaProxy {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Waits until HAProxy's readiness checks put both servers in rotation (lines "Server app/appN is UP"). */
-  async waitForServersUp(names: string[], timeoutMs = 20_000): Promise<void> {
-    await waitFor(() => names.every((name) => this.isUp(name)), {
-      timeoutMs,
-      what: `${names.join(', ')} UP`,
-    });
-  }
-
-  async waitForServerDown(name: string, timeoutMs = 20_000): Promise<void> {
-    await waitFor(() => !this.isUp(name), { timeoutMs, what: `${name} DOWN` });
-  }
-
-  private isUp(name: string): boolean {
-    const changes = [...this.output.matchAll(new RegExp(`Server app/${name} is (UP|DOWN)`, 'g'))];
-    // Servers start UP unless a check fails; a DOWN line followed by no UP line means down.
-    return changes.length === 0 || changes.at(-1)![1] === 'UP';
-  }
-
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
     const exited = new Promise((done) => this.child.once('exit', done));
